@@ -1,0 +1,205 @@
+//! The HTTP layer: axum routes, request/response types, the error type, auth
+//! and the OpenAPI document (derived from the code with utoipa).
+
+pub mod auth;
+pub mod docs;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod keys;
+pub mod responses;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderName, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::compute::limits::Limits;
+use crate::config::Config;
+use crate::store::Store;
+use error::{ApiError, LoggedCause, Problem, PROBLEM_JSON};
+use extract::JsonDepthLimit;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub limits: Arc<Limits>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dlgrade",
+        description = "Computes the answers to deep-learning exam problems with worked steps, \
+and grades students' answers against instructors' rubrics with partial credit.\n\n\
+Errors are RFC 9457 `application/problem+json`; validation errors list each offending \
+field as a JSON pointer. Endpoints that read or write stored rubrics, submissions or \
+grades need `Authorization: Bearer <key>`.",
+        license(name = "MIT")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem, error::FieldError)),
+    tags(
+        (name = "health", description = "Liveness and readiness probes"),
+        (name = "keys", description = "API keys and roles (admin only)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(keys::router())
+}
+
+/// The OpenAPI document, as the code defines it.
+pub fn openapi() -> OpenApiDoc {
+    api_router().into_openapi()
+}
+
+/// The OpenAPI document as pretty JSON with a trailing newline (the form
+/// committed at `openapi/openapi.json`).
+pub fn openapi_json() -> String {
+    let mut text = openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// Builds the whole application: routes, docs, error mapping, limits,
+/// timeouts, request ids and request logging.
+pub fn app(state: AppState) -> Router {
+    let (router, spec) = api_router().split_for_parts();
+    let spec = Arc::new(spec);
+    let depth = JsonDepthLimit(state.config.max_json_depth);
+    let timeout = state.config.request_timeout();
+    let body_limit = state.config.max_body_bytes;
+    let request_id = HeaderName::from_static("x-request-id");
+
+    router
+        .merge(docs::router())
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { Json(spec.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::Extension(depth))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(middleware::from_fn(problem_for_every_error))
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(middleware::from_fn(log_request))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+fn panic_to_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}
+
+/// Turns every error response that is not already problem+json (405 from the
+/// router, 503 from the timeout, ...) into one, and logs internal causes.
+async fn problem_for_every_error(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(LoggedCause(cause)) = response.extensions().get::<LoggedCause>() {
+        tracing::error!(cause = %cause, "internal error");
+    }
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this path".to_string(),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "the request did not finish within the configured time limit".to_string()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body exceeds the configured limit".to_string()
+        }
+        other => other
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_lowercase(),
+    };
+    let mut problem = Problem::new(status, detail, vec![]).into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
+}
+
+/// One log line per request: id, method, path, status, latency.
+async fn log_request(request: Request<Body>, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| request.uri().path().to_owned());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let span = tracing::info_span!("request", %request_id, %method, %path);
+    let response = next.run(request).instrument(span.clone()).await;
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, latency_ms = format!("{latency_ms:.3}"), "request finished")
+    });
+    response
+}

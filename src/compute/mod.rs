@@ -1,0 +1,10 @@
+//! The pure math of dlgrade: model descriptions, shapes, parameters, receptive
+//! fields, tensors, forward passes, autodiff, losses, optimizers, expressions.
+//!
+//! No HTTP, no database, no async in here. Every result carries its worked
+//! steps ([`steps::Step`]). Errors are [`error::ComputeError`]s that name the
+//! offending input field as a JSON pointer so the API can answer with a 422.
+
+pub mod error;
+pub mod limits;
+pub mod steps;

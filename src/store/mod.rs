@@ -1,0 +1,63 @@
+//! Persistence with sqlx. SQLite is the embedded default; the SQL is kept
+//! portable (TEXT/INTEGER columns, no SQLite-only syntax outside this module's
+//! connection setup) so that a PostgreSQL backend can follow.
+
+pub mod keys;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url`, with WAL journal,
+    /// foreign keys on and a busy timeout, and applies pending migrations.
+    #[tracing::instrument(skip_all, fields(url = %url))]
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("invalid database URL `{url}`"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open database `{url}`"))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("cannot apply database migrations")?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// True when the database answers a trivial query.
+    #[tracing::instrument(skip(self))]
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("database ping failed")?;
+        Ok(())
+    }
+
+    /// Waits for in-flight statements and closes every connection, which
+    /// checkpoints the WAL into the main database file.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests over HTTP: each test starts the real server on a random
+//! port with a fresh SQLite file in a temp dir (see `helpers::spawn_app`).
+
+mod auth;
+mod docs;
+mod errors;
+mod health;
+mod helpers;
+mod openapi;
+mod persistence;
