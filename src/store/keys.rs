@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::Store;
+use super::{now, Store};
 
 /// What a key may do. `admin` manages keys and everything else; `instructor`
 /// writes rubrics and reads everything; `grader` (an LMS integration) submits
@@ -89,10 +89,6 @@ fn generate_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("dlg_{}", hex::encode(bytes))
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn info_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<KeyInfo> {

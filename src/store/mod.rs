@@ -3,6 +3,8 @@
 //! connection setup) so that a PostgreSQL backend can follow.
 
 pub mod keys;
+pub mod rubrics;
+pub mod submissions;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,6 +17,8 @@ use sqlx::SqlitePool;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Queue of the group-commit writer of submissions.
+    writer: tokio::sync::mpsc::Sender<submissions::WriteJob>,
 }
 
 impl Store {
@@ -38,7 +42,8 @@ impl Store {
             .run(&pool)
             .await
             .context("cannot apply database migrations")?;
-        Ok(Self { pool })
+        let writer = submissions::spawn_writer(pool.clone());
+        Ok(Self { pool, writer })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -60,4 +65,9 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The current time as stored: RFC 3339 UTC with milliseconds (sorts as text).
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

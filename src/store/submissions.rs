@@ -1,0 +1,413 @@
+//! Graded submissions, their idempotency keys and the audit log of grade changes.
+
+use anyhow::Context;
+use serde_json::Value;
+use sqlx::Row;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{now, Store};
+
+/// `SELECT <every column> FROM submissions <rest>`, as a static string.
+macro_rules! select_submissions {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, rubric_id, rubric_version, learner_id, attempt, variant_seed, answers, \
+             result, score, max_score, status, submitted_by, created_at, graded_at, request_hash \
+             FROM submissions ",
+            $rest
+        )
+    };
+}
+
+/// Most submissions written in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// A submission waiting for the writer, with where to send the outcome.
+pub(super) struct WriteJob {
+    new: NewSubmission,
+    reply: oneshot::Sender<anyhow::Result<Inserted>>,
+}
+
+/// Starts the writer task; it ends when every sender is dropped.
+pub(super) fn spawn_writer(pool: sqlx::SqlitePool) -> mpsc::Sender<WriteJob> {
+    let (tx, mut rx) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            write_batch(&pool, std::mem::take(&mut batch)).await;
+        }
+    });
+    tx
+}
+
+/// Writes a batch in one transaction. If the transaction fails as a whole,
+/// every job of the batch gets the error (nothing of it was stored).
+async fn write_batch(pool: &sqlx::SqlitePool, batch: Vec<WriteJob>) {
+    let outcome: anyhow::Result<Vec<Inserted>> = async {
+        let mut tx = pool.begin().await.context("cannot begin transaction")?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in &batch {
+            outcomes.push(insert_one(&mut tx, &job.new).await?);
+        }
+        tx.commit().await.context("cannot commit submissions")?;
+        Ok(outcomes)
+    }
+    .await;
+    match outcome {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            for job in batch {
+                let _ = job.reply.send(Err(anyhow::anyhow!("{message}")));
+            }
+        }
+    }
+}
+
+async fn insert_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    new: &NewSubmission,
+) -> anyhow::Result<Inserted> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let at = now();
+    let attempt: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO submissions (id, rubric_id, rubric_version, learner_id, attempt, variant_seed, \
+             answers, result, score, max_score, status, submitted_by, idempotency_key, request_hash, \
+             created_at, graded_at) \
+         VALUES ($1, $2, $3, $4, COALESCE($5, (SELECT COALESCE(MAX(attempt), 0) + 1 FROM submissions \
+             WHERE rubric_id = $2 AND learner_id = $4)), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         ON CONFLICT (submitted_by, idempotency_key) DO NOTHING \
+         RETURNING attempt",
+    )
+    .bind(&id)
+    .bind(&new.rubric_id)
+    .bind(new.rubric_version)
+    .bind(&new.learner_id)
+    .bind(new.attempt)
+    .bind(new.variant_seed)
+    .bind(new.answers.to_string())
+    .bind(new.result.to_string())
+    .bind(new.score)
+    .bind(new.max_score)
+    .bind(&new.status)
+    .bind(&new.submitted_by)
+    .bind(&new.idempotency_key)
+    .bind(&new.request_hash)
+    .bind(&at)
+    .fetch_optional(&mut **tx)
+    .await
+    .context("cannot insert submission")?;
+
+    let Some(attempt) = attempt else {
+        return replay(tx, new).await;
+    };
+    sqlx::query(
+        "INSERT INTO grade_changes (id, submission_id, reason, old_version, new_version, old_score, \
+             new_score, old_result, actor, changed_at) \
+         VALUES ($1, $2, 'submitted', NULL, $3, NULL, $4, NULL, $5, $6)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(&id)
+    .bind(new.rubric_version)
+    .bind(new.score)
+    .bind(&new.submitted_by)
+    .bind(&at)
+    .execute(&mut **tx)
+    .await
+    .context("cannot record grade")?;
+    Ok(Inserted::Created(SubmissionRecord {
+        id,
+        rubric_id: new.rubric_id.clone(),
+        rubric_version: new.rubric_version,
+        learner_id: new.learner_id.clone(),
+        attempt,
+        variant_seed: new.variant_seed,
+        answers: new.answers.clone(),
+        result: new.result.clone(),
+        score: new.score,
+        max_score: new.max_score,
+        status: new.status.clone(),
+        submitted_by: new.submitted_by.clone(),
+        created_at: at.clone(),
+        graded_at: at,
+    }))
+}
+
+/// The submission already stored under the job's idempotency key.
+async fn replay(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    new: &NewSubmission,
+) -> anyhow::Result<Inserted> {
+    let row = sqlx::query(select_submissions!(
+        "WHERE submitted_by = $1 AND idempotency_key = $2"
+    ))
+    .bind(&new.submitted_by)
+    .bind(&new.idempotency_key)
+    .fetch_optional(&mut **tx)
+    .await
+    .context("cannot load the submission of an idempotency key")?;
+    let Some(row) = row else {
+        anyhow::bail!("insert conflicted but no submission holds the idempotency key");
+    };
+    let stored_hash: Option<String> = row.try_get("request_hash")?;
+    if stored_hash == new.request_hash {
+        Ok(Inserted::Replayed(from_row(&row)?))
+    } else {
+        Ok(Inserted::KeyReused)
+    }
+}
+
+/// A submission to store with its grade.
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    pub rubric_id: String,
+    pub rubric_version: i64,
+    pub learner_id: String,
+    /// None: the next attempt number of this learner on this rubric.
+    pub attempt: Option<i64>,
+    pub variant_seed: Option<i64>,
+    pub answers: Value,
+    pub result: Value,
+    pub score: f64,
+    pub max_score: f64,
+    pub status: String,
+    /// Id of the API key that submitted it.
+    pub submitted_by: String,
+    pub idempotency_key: Option<String>,
+    /// Hash of the request body, to tell a replay from a reused key.
+    pub request_hash: Option<String>,
+}
+
+/// A stored submission with its current grade.
+#[derive(Debug, Clone)]
+pub struct SubmissionRecord {
+    pub id: String,
+    pub rubric_id: String,
+    pub rubric_version: i64,
+    pub learner_id: String,
+    pub attempt: i64,
+    pub variant_seed: Option<i64>,
+    pub answers: Value,
+    pub result: Value,
+    pub score: f64,
+    pub max_score: f64,
+    pub status: String,
+    pub submitted_by: String,
+    pub created_at: String,
+    pub graded_at: String,
+}
+
+/// Outcome of storing a submission under an idempotency key.
+#[derive(Debug, Clone)]
+pub enum Inserted {
+    /// Stored now.
+    Created(SubmissionRecord),
+    /// The same key and the same body were stored before: this is that submission.
+    Replayed(SubmissionRecord),
+    /// The key was used before with a different body.
+    KeyReused,
+}
+
+/// One entry of the audit log of grades.
+#[derive(Debug, Clone)]
+pub struct GradeChangeRecord {
+    pub id: String,
+    pub submission_id: String,
+    pub reason: String,
+    pub old_version: Option<i64>,
+    pub new_version: i64,
+    pub old_score: Option<f64>,
+    pub new_score: f64,
+    pub actor: String,
+    pub changed_at: String,
+}
+
+/// A new grade for a stored submission (from a regrade).
+#[derive(Debug, Clone)]
+pub struct Regrade {
+    pub submission_id: String,
+    pub new_version: i64,
+    pub result: Value,
+    pub score: f64,
+    pub max_score: f64,
+    pub status: String,
+}
+
+/// Which submissions to list.
+#[derive(Debug, Clone, Default)]
+pub struct SubmissionFilter<'a> {
+    pub rubric_id: Option<&'a str>,
+    pub learner_id: Option<&'a str>,
+    /// Only those submitted with this key (a grader sees its own).
+    pub submitted_by: Option<&'a str>,
+}
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<SubmissionRecord> {
+    let answers: String = row.try_get("answers")?;
+    let result: String = row.try_get("result")?;
+    Ok(SubmissionRecord {
+        id: row.try_get("id")?,
+        rubric_id: row.try_get("rubric_id")?,
+        rubric_version: row.try_get("rubric_version")?,
+        learner_id: row.try_get("learner_id")?,
+        attempt: row.try_get("attempt")?,
+        variant_seed: row.try_get("variant_seed")?,
+        answers: serde_json::from_str(&answers).context("stored answers are not JSON")?,
+        result: serde_json::from_str(&result).context("stored result is not JSON")?,
+        score: row.try_get("score")?,
+        max_score: row.try_get("max_score")?,
+        status: row.try_get("status")?,
+        submitted_by: row.try_get("submitted_by")?,
+        created_at: row.try_get("created_at")?,
+        graded_at: row.try_get("graded_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a graded submission, honouring its idempotency key: the unique
+    /// index on (submitter, key) makes concurrent identical requests store
+    /// exactly one row. Submissions arriving together are written by one
+    /// writer task in one transaction (group commit); the call returns once
+    /// its transaction is committed.
+    #[tracing::instrument(skip(self, new), fields(rubric = %new.rubric_id, learner = %new.learner_id))]
+    pub async fn insert_submission(&self, new: NewSubmission) -> anyhow::Result<Inserted> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteJob { new, reply })
+            .await
+            .map_err(|_| anyhow::anyhow!("the submission writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the submission writer dropped a job"))?
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn get_submission(&self, id: &str) -> anyhow::Result<Option<SubmissionRecord>> {
+        let row = sqlx::query(select_submissions!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .context("cannot load submission")?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Submissions matching `filter`, in creation order after `cursor` (an id).
+    #[tracing::instrument(skip(self))]
+    pub async fn list_submissions(
+        &self,
+        filter: &SubmissionFilter<'_>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<SubmissionRecord>> {
+        let rows = sqlx::query(select_submissions!(
+            "WHERE ($1 IS NULL OR rubric_id = $1) AND ($2 IS NULL OR learner_id = $2) \
+               AND ($3 IS NULL OR submitted_by = $3) AND id > COALESCE($4, '') \
+             ORDER BY id LIMIT $5"
+        ))
+        .bind(filter.rubric_id)
+        .bind(filter.learner_id)
+        .bind(filter.submitted_by)
+        .bind(cursor)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .context("cannot list submissions")?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Every submission of a rubric, in creation order.
+    #[tracing::instrument(skip(self))]
+    pub async fn submissions_of_rubric(&self, rubric_id: &str) -> anyhow::Result<Vec<SubmissionRecord>> {
+        let rows = sqlx::query(select_submissions!("WHERE rubric_id = $1 ORDER BY id"))
+        .bind(rubric_id)
+        .fetch_all(self.pool())
+        .await
+        .context("cannot load the submissions of a rubric")?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Applies new grades in one transaction and logs each change.
+    #[tracing::instrument(skip(self, regrades), fields(count = regrades.len()))]
+    pub async fn apply_regrades(&self, regrades: &[Regrade], actor: &str) -> anyhow::Result<()> {
+        let at = now();
+        let mut tx = self.pool().begin().await.context("cannot begin transaction")?;
+        for r in regrades {
+            sqlx::query(
+                "INSERT INTO grade_changes (id, submission_id, reason, old_version, new_version, \
+                     old_score, new_score, old_result, actor, changed_at) \
+                 SELECT $1, id, 'regrade', rubric_version, $2, score, $3, result, $4, $5 \
+                 FROM submissions WHERE id = $6",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(r.new_version)
+            .bind(r.score)
+            .bind(actor)
+            .bind(&at)
+            .bind(&r.submission_id)
+            .execute(&mut *tx)
+            .await
+            .context("cannot log grade change")?;
+            sqlx::query(
+                "UPDATE submissions SET rubric_version = $1, result = $2, score = $3, max_score = $4, \
+                     status = $5, graded_at = $6 WHERE id = $7",
+            )
+            .bind(r.new_version)
+            .bind(r.result.to_string())
+            .bind(r.score)
+            .bind(r.max_score)
+            .bind(&r.status)
+            .bind(&at)
+            .bind(&r.submission_id)
+            .execute(&mut *tx)
+            .await
+            .context("cannot update grade")?;
+        }
+        tx.commit().await.context("cannot commit regrade")?;
+        Ok(())
+    }
+
+    /// The audit log of a submission's grades, oldest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn grade_changes(&self, submission_id: &str) -> anyhow::Result<Vec<GradeChangeRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, submission_id, reason, old_version, new_version, old_score, new_score, actor, \
+                 changed_at FROM grade_changes WHERE submission_id = $1 ORDER BY changed_at, id",
+        )
+        .bind(submission_id)
+        .fetch_all(self.pool())
+        .await
+        .context("cannot load grade changes")?;
+        rows.iter()
+            .map(|row| {
+                Ok(GradeChangeRecord {
+                    id: row.try_get("id")?,
+                    submission_id: row.try_get("submission_id")?,
+                    reason: row.try_get("reason")?,
+                    old_version: row.try_get("old_version")?,
+                    new_version: row.try_get("new_version")?,
+                    old_score: row.try_get("old_score")?,
+                    new_score: row.try_get("new_score")?,
+                    actor: row.try_get("actor")?,
+                    changed_at: row.try_get("changed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Erases every submission of a learner (and, by cascade, their grade
+    /// log). Returns how many submissions were erased.
+    #[tracing::instrument(skip(self))]
+    pub async fn erase_learner(&self, learner_id: &str) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM submissions WHERE learner_id = $1")
+            .bind(learner_id)
+            .execute(self.pool())
+            .await
+            .context("cannot erase learner")?;
+        Ok(done.rows_affected())
+    }
+}
