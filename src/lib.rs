@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod compute;
 pub mod config;
+pub mod grading;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

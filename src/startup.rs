@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::store::keys::NewKey;
 use crate::store::Store;
+use crate::store::keys::NewKey;
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -40,6 +40,7 @@ impl Application {
             store,
             config: Arc::new(config),
             limits,
+            rubrics: Arc::default(),
         };
         Ok(Self {
             listener,
@@ -49,7 +50,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listener.local_addr().context("listener has no address")
+        self.listener
+            .local_addr()
+            .context("listener has no address")
     }
 
     pub fn store(&self) -> &Store {

@@ -6,8 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use super::error::ApiError;
 use super::AppState;
+use super::error::ApiError;
 use crate::store::keys::{Principal, Role};
 
 /// The caller behind the request's bearer key, if it sent one.
@@ -30,9 +30,7 @@ impl FromRequestParts<AppState> for Caller {
             })
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "the Authorization header must be `Bearer <key>`".into(),
-                )
+                ApiError::Unauthorized("the Authorization header must be `Bearer <key>`".into())
             })?;
         match state.store.authenticate(key).await? {
             Some(principal) => Ok(Caller(Some(principal))),

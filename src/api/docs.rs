@@ -1,10 +1,10 @@
 //! Interactive API docs at `/docs`: Swagger UI with its assets embedded in the
 //! binary (no CDN), reading `/openapi.json`.
 
+use axum::Router;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use axum::Router;
 
 use super::AppState;
 
@@ -40,7 +40,10 @@ async fn page() -> Html<&'static str> {
 }
 
 async fn bundle() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], BUNDLE)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        BUNDLE,
+    )
 }
 
 async fn css() -> impl IntoResponse {

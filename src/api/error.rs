@@ -1,7 +1,7 @@
 //! The one error type of the HTTP layer. Every 4xx/5xx leaves the server as
 //! `application/problem+json` (RFC 9457).
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -41,7 +41,10 @@ pub struct Problem {
 pub enum ApiError {
     /// 400: the body is not JSON, or not of the expected type.
     #[error("{detail}")]
-    BadRequest { detail: String, errors: Vec<FieldError> },
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// 401: no key, or an unknown or revoked key.
     #[error("{0}")]
     Unauthorized(String),
@@ -62,7 +65,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// 422: well-formed input that cannot be processed (validation).
     #[error("{detail}")]
-    Unprocessable { detail: String, errors: Vec<FieldError> },
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// 503: the database is unreachable, or the work was cancelled.
     #[error("{0}")]
     Unavailable(String),
@@ -101,11 +107,13 @@ impl ApiError {
     pub fn to_problem(&self) -> Problem {
         let status = self.status();
         let (detail, errors) = match self {
-            ApiError::BadRequest { detail, errors } | ApiError::Unprocessable { detail, errors } => {
-                (detail.clone(), errors.clone())
-            }
+            ApiError::BadRequest { detail, errors }
+            | ApiError::Unprocessable { detail, errors } => (detail.clone(), errors.clone()),
             // Never show internal causes to clients: they are logged instead.
-            ApiError::Internal(_) => ("an internal error occurred; it has been logged".into(), vec![]),
+            ApiError::Internal(_) => (
+                "an internal error occurred; it has been logged".into(),
+                vec![],
+            ),
             other => (other.to_string(), vec![]),
         };
         Problem::new(status, detail, errors)

@@ -31,7 +31,12 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let essence = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 essence == "application/json" || essence.ends_with("+json")
             })
             .unwrap_or(false);
@@ -40,11 +45,10 @@ where
                 "the request body must be JSON: send `Content-Type: application/json`".into(),
             ));
         }
-        let max_depth = req
-            .extensions()
-            .get::<JsonDepthLimit>()
-            .map_or(64, |l| l.0);
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let max_depth = req.extensions().get::<JsonDepthLimit>().map_or(64, |l| l.0);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         parse_json(&bytes, max_depth).map(ApiJson)
     }
 }
@@ -79,13 +83,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
     // Two passes: syntax first (400), then types against the parsed value
     // (422), because serde_json reports some type errors (an enum given a
     // number) as syntax errors when deserializing straight from bytes.
-    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|inner| ApiError::BadRequest {
-        detail: format!("malformed JSON: {inner}"),
-        errors: vec![FieldError {
-            pointer: String::new(),
-            detail: inner.to_string(),
-        }],
-    })?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|inner| ApiError::BadRequest {
+            detail: format!("malformed JSON: {inner}"),
+            errors: vec![FieldError {
+                pointer: String::new(),
+                detail: inner.to_string(),
+            }],
+        })?;
     let value = serde_path_to_error::deserialize::<_, T>(raw).map_err(|err| {
         let mut pointer = path_to_pointer(err.path());
         let message = err.into_inner().to_string();
@@ -180,7 +185,13 @@ mod tests {
 
     fn pointer_of(e: ApiError) -> (u16, String) {
         let p = e.to_problem();
-        (p.status, p.errors.first().map(|f| f.pointer.clone()).unwrap_or_default())
+        (
+            p.status,
+            p.errors
+                .first()
+                .map(|f| f.pointer.clone())
+                .unwrap_or_default(),
+        )
     }
 
     #[test]

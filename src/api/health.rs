@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::error::ApiError;
 use super::responses::ProbeErrors;
-use super::AppState;
 use axum::Json;
 
 /// Probe answer.
@@ -47,5 +47,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }

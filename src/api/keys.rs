@@ -7,13 +7,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::auth::{Admins, Authed};
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::responses::{ReadErrors, WriteErrors};
-use super::AppState;
-use axum::Json;
 use crate::store::keys::{KeyInfo, NewKey, Role};
+use axum::Json;
 
 /// A key to create.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,7 +39,10 @@ async fn create_key(
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     if body.label.chars().count() > 200 {
-        return Err(ApiError::unprocessable("/label", "label longer than 200 characters"));
+        return Err(ApiError::unprocessable(
+            "/label",
+            "label longer than 200 characters",
+        ));
     }
     let key = state.store.create_key(body.role, &body.label).await?;
     Ok((StatusCode::CREATED, Json(key)))
@@ -71,7 +74,9 @@ async fn revoke_key(
     if state.store.revoke_key(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound(format!("no active API key with id `{id}`")))
+        Err(ApiError::NotFound(format!(
+            "no active API key with id `{id}`"
+        )))
     }
 }
 

@@ -2,36 +2,38 @@
 //! and the OpenAPI document (derived from the code with utoipa).
 
 pub mod auth;
+pub mod compute;
 pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod keys;
 pub mod responses;
+pub mod rubrics;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderName, Method, StatusCode, Uri};
+use axum::http::{HeaderName, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
-use tracing::Instrument;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use tracing::Instrument;
 use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::compute::limits::Limits;
 use crate::config::Config;
 use crate::store::Store;
-use error::{ApiError, LoggedCause, Problem, PROBLEM_JSON};
+use error::{ApiError, LoggedCause, PROBLEM_JSON, Problem};
 use extract::JsonDepthLimit;
 
 /// Shared state of every handler.
@@ -40,6 +42,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub limits: Arc<Limits>,
+    /// Compiled rubric versions.
+    pub rubrics: Arc<rubrics::RubricCache>,
 }
 
 #[derive(OpenApi)]
@@ -58,6 +62,9 @@ grades need `Authorization: Bearer <key>`.",
     tags(
         (name = "health", description = "Liveness and readiness probes"),
         (name = "keys", description = "API keys and roles (admin only)"),
+        (name = "compute", description = "Stateless computations with worked steps"),
+        (name = "rubrics", description = "Versioned rubrics with computed answer keys and key audit"),
+        (name = "grading", description = "Grading previews, submissions, gradebook, statistics"),
     )
 )]
 struct ApiDoc;
@@ -79,6 +86,8 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(keys::router())
+        .merge(compute::router())
+        .merge(rubrics::router())
 }
 
 /// The OpenAPI document, as the code defines it.
@@ -165,10 +174,7 @@ async fn problem_for_every_error(request: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => {
             "the request body exceeds the configured limit".to_string()
         }
-        other => other
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_lowercase(),
+        other => other.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let mut problem = Problem::new(status, detail, vec![]).into_response();
     for (name, value) in response.headers() {
@@ -199,7 +205,11 @@ async fn log_request(request: Request<Body>, next: Next) -> Response {
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
     span.in_scope(|| {
-        tracing::info!(status, latency_ms = format!("{latency_ms:.3}"), "request finished")
+        tracing::info!(
+            status,
+            latency_ms = format!("{latency_ms:.3}"),
+            "request finished"
+        )
     });
     response
 }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
 use utoipa::IntoResponses;
+use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
 
 use super::error::PROBLEM_JSON;
 
@@ -33,7 +33,9 @@ fn set(codes: &[u16]) -> BTreeMap<String, RefOr<Response>> {
                 409 => "Conflicts with stored state",
                 413 => "Request body over the configured limit",
                 415 => "Body not sent as application/json",
-                422 => "Invalid input: the `errors` list names each field (JSON pointer) and reason",
+                422 => {
+                    "Invalid input: the `errors` list names each field (JSON pointer) and reason"
+                }
                 503 => "Time limit exceeded or database unavailable",
                 _ => "Error",
             };

@@ -6,5 +6,9 @@
 //! offending input field as a JSON pointer so the API can answer with a 422.
 
 pub mod error;
+pub mod expr;
 pub mod limits;
+pub mod optim;
+pub mod perceptron;
+pub mod recurrent;
 pub mod steps;
