@@ -63,6 +63,10 @@ pub struct Config {
     #[arg(long, env = "DLGRADE_MAX_EXPRESSION_DEPTH", default_value_t = 64)]
     pub max_expression_depth: usize,
 
+    /// Maximum submissions in one batch request.
+    #[arg(long, env = "DLGRADE_MAX_BATCH_ITEMS", default_value_t = 100)]
+    pub max_batch_items: usize,
+
     /// Do not create and print an admin key on first start with an empty database.
     #[arg(long, env = "DLGRADE_NO_BOOTSTRAP_KEY", default_value_t = false)]
     pub no_bootstrap_key: bool,

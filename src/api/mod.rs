@@ -10,6 +10,7 @@ pub mod health;
 pub mod keys;
 pub mod responses;
 pub mod rubrics;
+pub mod submissions;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -88,6 +89,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(compute::router())
         .merge(rubrics::router())
+        .merge(submissions::router())
 }
 
 /// The OpenAPI document, as the code defines it.

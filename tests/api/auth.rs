@@ -48,14 +48,25 @@ async fn unauthenticated_callers_get_401_before_their_body_is_judged() {
 async fn keys_are_stored_hashed_and_listed_without_the_key() {
     let app = spawn_app().await;
     let grader = app.create_key("grader").await;
-    let listed = app.get("/v1/keys", Some(app.admin())).await.text().await.unwrap();
-    assert!(!listed.contains(&grader), "the clear key must never be listed");
+    let listed = app
+        .get("/v1/keys", Some(app.admin()))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !listed.contains(&grader),
+        "the clear key must never be listed"
+    );
     assert!(!listed.contains(app.admin()));
     let db_path = app.db_path.clone();
     let dir = app.stop().await;
     let raw = std::fs::read(&db_path).unwrap();
     let raw = String::from_utf8_lossy(&raw);
-    assert!(!raw.contains(&grader), "the clear key must not be in the database file");
+    assert!(
+        !raw.contains(&grader),
+        "the clear key must not be in the database file"
+    );
     assert!(raw.contains(&dlgrade::store::keys::hash_key(&grader)));
     drop(dir);
 }
@@ -64,7 +75,11 @@ async fn keys_are_stored_hashed_and_listed_without_the_key() {
 async fn revoked_keys_stop_working() {
     let app = spawn_app().await;
     let resp = app
-        .post_json("/v1/keys", Some(app.admin()), &json!({"role": "instructor", "label": "ta"}))
+        .post_json(
+            "/v1/keys",
+            Some(app.admin()),
+            &json!({"role": "instructor", "label": "ta"}),
+        )
         .await;
     let created: serde_json::Value = resp.json().await.unwrap();
     let key = created["key"].as_str().unwrap();

@@ -9,7 +9,12 @@ use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 async fn unknown_route_is_404_problem() {
     let app = spawn_app().await;
     let body = assert_problem(app.get("/v1/nothing-here", None).await, 404).await;
-    assert!(body["detail"].as_str().unwrap().contains("/v1/nothing-here"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/nothing-here")
+    );
 }
 
 #[tokio::test]
@@ -39,7 +44,11 @@ async fn malformed_json_is_400_problem() {
 async fn wrong_type_is_422_naming_the_field() {
     let app = spawn_app().await;
     let resp = app
-        .post_json("/v1/keys", Some(app.admin()), &json!({"role": "viewer", "label": 7}))
+        .post_json(
+            "/v1/keys",
+            Some(app.admin()),
+            &json!({"role": "viewer", "label": 7}),
+        )
         .await;
     let body = assert_problem(resp, 422).await;
     assert_eq!(body["errors"][0]["pointer"], "/label");
@@ -48,17 +57,28 @@ async fn wrong_type_is_422_naming_the_field() {
         .await;
     let body = assert_problem(resp, 422).await;
     assert_eq!(body["errors"][0]["pointer"], "/role");
-    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("wizard"));
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("wizard")
+    );
 }
 
 #[tokio::test]
 async fn missing_and_unknown_fields_are_named() {
     let app = spawn_app().await;
-    let resp = app.post_json("/v1/keys", Some(app.admin()), &json!({})).await;
+    let resp = app
+        .post_json("/v1/keys", Some(app.admin()), &json!({}))
+        .await;
     let body = assert_problem(resp, 422).await;
     assert_eq!(body["errors"][0]["pointer"], "/role");
     let resp = app
-        .post_json("/v1/keys", Some(app.admin()), &json!({"role": "viewer", "lable": "x"}))
+        .post_json(
+            "/v1/keys",
+            Some(app.admin()),
+            &json!({"role": "viewer", "lable": "x"}),
+        )
         .await;
     let body = assert_problem(resp, 422).await;
     assert_eq!(body["errors"][0]["pointer"], "/lable");
@@ -84,7 +104,11 @@ async fn oversized_body_is_413() {
     let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
     let label = "x".repeat(4096);
     let resp = app
-        .post_json("/v1/keys", Some(app.admin()), &json!({"role": "viewer", "label": label}))
+        .post_json(
+            "/v1/keys",
+            Some(app.admin()),
+            &json!({"role": "viewer", "label": label}),
+        )
         .await;
     assert_problem(resp, 413).await;
 }

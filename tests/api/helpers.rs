@@ -68,7 +68,9 @@ impl TestApp {
     }
 
     pub fn admin(&self) -> &str {
-        self.admin_key.as_deref().expect("this app has a bootstrap admin key")
+        self.admin_key
+            .as_deref()
+            .expect("this app has a bootstrap admin key")
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
@@ -79,7 +81,12 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
-    pub async fn post_json(&self, path: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
         let mut req = self.client.post(self.url(path)).json(body);
         if let Some(key) = key {
             req = req.bearer_auth(key);
@@ -90,7 +97,11 @@ impl TestApp {
     /// Creates a key of `role` through the API with the admin key.
     pub async fn create_key(&self, role: &str) -> String {
         let resp = self
-            .post_json("/v1/keys", Some(self.admin()), &serde_json::json!({"role": role}))
+            .post_json(
+                "/v1/keys",
+                Some(self.admin()),
+                &serde_json::json!({"role": role}),
+            )
             .await;
         assert_eq!(resp.status(), 201);
         let body: Value = resp.json().await.expect("json");
@@ -104,7 +115,10 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
-            handle.await.expect("server task").expect("server ran cleanly");
+            handle
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
         }
         self._dir.take()
     }

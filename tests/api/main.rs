@@ -4,6 +4,7 @@
 mod auth;
 mod docs;
 mod errors;
+mod grading;
 mod health;
 mod helpers;
 mod openapi;

@@ -23,8 +23,13 @@ fn every_operation_has_an_id_a_summary_and_documented_errors() {
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
             let name = format!("{method} {path}");
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{name}: no operationId"));
-            assert!(ids.insert(id.to_string()), "{name}: duplicate operationId {id}");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no operationId"));
+            assert!(
+                ids.insert(id.to_string()),
+                "{name}: duplicate operationId {id}"
+            );
             assert!(op["summary"].is_string(), "{name}: no summary");
             let responses = op["responses"].as_object().unwrap();
             assert!(
@@ -32,7 +37,10 @@ fn every_operation_has_an_id_a_summary_and_documented_errors() {
                 "{name}: no success response"
             );
             if path != "/healthz" {
-                let errors: Vec<_> = responses.keys().filter(|k| k.starts_with(['4', '5'])).collect();
+                let errors: Vec<_> = responses
+                    .keys()
+                    .filter(|k| k.starts_with(['4', '5']))
+                    .collect();
                 assert!(!errors.is_empty(), "{name}: no documented error response");
                 for code in errors {
                     assert!(

@@ -38,7 +38,10 @@ async fn restart_on_the_same_file_keeps_data() {
     let dir = app.stop().await;
 
     let app = start(test_config(&db_path), db_path.clone()).await;
-    assert!(app.admin_key.is_none(), "no second bootstrap key on a used database");
+    assert!(
+        app.admin_key.is_none(),
+        "no second bootstrap key on a used database"
+    );
     let resp = app.get("/v1/keys", Some(&admin)).await;
     assert_eq!(resp.status(), 200);
     let keys: serde_json::Value = resp.json().await.unwrap();
@@ -77,8 +80,16 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let dir = stopping.await.unwrap();
 
     let app = start(test_config(&db_path), db_path.clone()).await;
-    let listed = app.get("/v1/keys", Some(&admin)).await.text().await.unwrap();
-    assert!(listed.contains("in-flight"), "the in-flight write was lost: {listed}");
+    let listed = app
+        .get("/v1/keys", Some(&admin))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains("in-flight"),
+        "the in-flight write was lost: {listed}"
+    );
     app.stop().await;
     drop(dir);
 }

@@ -1,0 +1,961 @@
+//! Submissions: grade and store (idempotent), batches, reads with cursor
+//! pagination, the Gradescope shape, the grade history, the gradebook (JSON
+//! and CSV), regrading, statistics and erasure of a learner's data.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::{Authed, Authors, Readers, Submitters};
+use super::error::{ApiError, Problem};
+use super::extract::ApiJson;
+use super::responses::{ReadErrors, WriteErrors};
+use super::rubrics::{load_compiled, page_limit};
+use crate::grading::stats::{Statistics, statistics};
+use crate::grading::{Answers, GradeOptions, GradeResult, GradeStatus, GradescopeResults, grade};
+use crate::store::keys::{Principal, Role};
+use crate::store::submissions::{
+    Inserted, NewSubmission, Regrade, SubmissionFilter, SubmissionRecord,
+};
+
+/// Longest accepted learner id, idempotency key and rubric id.
+const MAX_ID_LEN: usize = 200;
+
+/// Answers of one learner to one rubric.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionRequest {
+    /// The stored rubric to grade against.
+    #[schema(min_length = 1, max_length = 200)]
+    pub rubric_id: String,
+    /// Its version (default: the latest).
+    #[schema(minimum = 1)]
+    pub rubric_version: Option<i64>,
+    /// Pseudonymous learner id (no names or emails needed), 1-200 characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub learner_id: String,
+    /// Attempt number (default: the learner's next attempt on this rubric).
+    #[schema(minimum = 1)]
+    pub attempt: Option<i64>,
+    /// Seed of the randomized variant the learner answered, if any.
+    #[schema(minimum = 0)]
+    pub variant_seed: Option<i64>,
+    /// The answers, part id -> answer.
+    pub answers: Answers,
+    /// Grading options (default: follow-through and method credit on).
+    #[serde(default)]
+    pub options: Option<GradeOptions>,
+}
+
+/// A stored, graded submission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmissionView {
+    pub id: String,
+    pub rubric_id: String,
+    /// The rubric version it was graded against.
+    pub rubric_version: i64,
+    pub learner_id: String,
+    pub attempt: i64,
+    pub variant_seed: Option<i64>,
+    pub score: f64,
+    pub max_score: f64,
+    pub status: GradeStatus,
+    /// The status as LTI Assignment and Grade Services `gradingProgress`
+    /// (`FullyGraded`, `PendingManual`, `Failed`).
+    pub grading_progress: String,
+    /// Per part: points, max, verdict, matched rule, feedback, normalized answer.
+    pub result: GradeResult,
+    /// The answers as submitted.
+    pub answers: Answers,
+    pub created_at: String,
+    pub graded_at: String,
+    /// True when this response replays an earlier request with the same
+    /// `Idempotency-Key` (nothing new was stored).
+    pub replayed: bool,
+}
+
+/// What is kept of a submission's request besides its grade.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredAnswers {
+    answers: Answers,
+    options: GradeOptions,
+}
+
+fn progress(status: GradeStatus) -> &'static str {
+    match status {
+        GradeStatus::FullyGraded => "FullyGraded",
+        GradeStatus::PendingManual => "PendingManual",
+        GradeStatus::NotGradable => "Failed",
+    }
+}
+
+fn internal(what: &str) -> impl Fn(serde_json::Error) -> ApiError + '_ {
+    move |e| ApiError::Internal(anyhow::anyhow!("{what}: {e}"))
+}
+
+fn view(record: SubmissionRecord, replayed: bool) -> Result<SubmissionView, ApiError> {
+    let result: GradeResult =
+        serde_json::from_value(record.result).map_err(internal("stored result unreadable"))?;
+    let stored: StoredAnswers =
+        serde_json::from_value(record.answers).map_err(internal("stored answers unreadable"))?;
+    Ok(SubmissionView {
+        id: record.id,
+        rubric_id: record.rubric_id,
+        rubric_version: record.rubric_version,
+        learner_id: record.learner_id,
+        attempt: record.attempt,
+        variant_seed: record.variant_seed,
+        score: record.score,
+        max_score: record.max_score,
+        grading_progress: progress(result.status).into(),
+        status: result.status,
+        result,
+        answers: stored.answers,
+        created_at: record.created_at,
+        graded_at: record.graded_at,
+        replayed,
+    })
+}
+
+fn check_id(pointer: &str, value: &str, what: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            pointer,
+            format!("{what} must not be empty"),
+        ));
+    }
+    if value.chars().count() > MAX_ID_LEN {
+        return Err(ApiError::unprocessable(
+            pointer,
+            format!("{what} is longer than {MAX_ID_LEN} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            pointer,
+            format!("{what} contains control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::BadRequest {
+            detail: "the Idempotency-Key header must be visible ASCII".into(),
+            errors: vec![],
+        })?
+        .trim()
+        .to_owned();
+    check_id("", &key, "the Idempotency-Key header").map_err(|_| ApiError::BadRequest {
+        detail: format!("the Idempotency-Key header must be 1-{MAX_ID_LEN} visible characters"),
+        errors: vec![],
+    })?;
+    Ok(Some(key))
+}
+
+/// Grades and stores one submission.
+async fn submit_one(
+    state: &AppState,
+    principal: &Principal,
+    request: SubmissionRequest,
+    key: Option<String>,
+    pointer_prefix: &str,
+) -> Result<(StatusCode, SubmissionView), ApiError> {
+    let at = |field: &str| format!("{pointer_prefix}/{field}");
+    check_id(&at("rubric_id"), &request.rubric_id, "rubric_id")?;
+    check_id(&at("learner_id"), &request.learner_id, "learner_id")?;
+    if let Some(attempt) = request.attempt {
+        if attempt < 1 {
+            return Err(ApiError::unprocessable(
+                at("attempt"),
+                "attempt must be at least 1",
+            ));
+        }
+    }
+    if let Some(seed) = request.variant_seed {
+        if seed < 0 {
+            return Err(ApiError::unprocessable(
+                at("variant_seed"),
+                "variant_seed must not be negative",
+            ));
+        }
+    }
+    let request_hash = key.as_ref().map(|_| {
+        let canonical = serde_json::to_vec(&request).unwrap_or_default();
+        hex::encode(Sha256::digest(&canonical))
+    });
+    let (version, rubric) = load_compiled(state, &request.rubric_id, request.rubric_version)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(detail) => ApiError::unprocessable(at("rubric_id"), detail),
+            other => other,
+        })?;
+    let options = request.options.clone().unwrap_or_default();
+    let answers = request.answers.clone();
+    let result = grade(&rubric, &answers, &options);
+    let stored = StoredAnswers { answers, options };
+    let new = NewSubmission {
+        rubric_id: request.rubric_id,
+        rubric_version: version,
+        learner_id: request.learner_id,
+        attempt: request.attempt,
+        variant_seed: request.variant_seed,
+        answers: serde_json::to_value(&stored).map_err(internal("cannot encode answers"))?,
+        result: serde_json::to_value(&result).map_err(internal("cannot encode result"))?,
+        score: result.score,
+        max_score: result.max_score,
+        status: serde_json::to_value(result.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        submitted_by: principal.key_id.clone(),
+        idempotency_key: key,
+        request_hash,
+    };
+    match state.store.insert_submission(new).await? {
+        Inserted::Created(record) => Ok((StatusCode::CREATED, view(record, false)?)),
+        Inserted::Replayed(record) => Ok((StatusCode::OK, view(record, true)?)),
+        Inserted::KeyReused => Err(ApiError::Unprocessable {
+            detail: "this Idempotency-Key was already used with a different request body".into(),
+            errors: vec![super::error::FieldError {
+                pointer: String::new(),
+                detail: "Idempotency-Key reused with a different body".into(),
+            }],
+        }),
+    }
+}
+
+/// Grades answers and stores the result. With an `Idempotency-Key` header,
+/// a retry with the same key and body replays the stored result (200,
+/// `replayed: true`); the same key with another body is a 422.
+#[utoipa::path(post, path = "/v1/submissions", operation_id = "createSubmission", tag = "grading",
+    request_body = SubmissionRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "Makes retries safe: same key + same body replays the stored result")),
+    responses(
+        (status = 201, description = "Graded and stored", body = SubmissionView),
+        (status = 200, description = "Replay of an earlier request with the same Idempotency-Key", body = SubmissionView),
+        WriteErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+async fn create_submission(
+    State(state): State<AppState>,
+    auth: Authed<Submitters>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<SubmissionRequest>,
+) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let (status, view) = submit_one(&state, &auth.principal, request, key, "").await?;
+    Ok((status, Json(view)))
+}
+
+/// One submission of a batch, with its own optional idempotency key
+/// (documentation type: items are read field by field, see `create_batch`).
+#[derive(Debug, Clone, ToSchema)]
+pub struct BatchItem {
+    #[serde(flatten)]
+    pub submission: SubmissionRequest,
+    /// Idempotency key of this item (as the `Idempotency-Key` header).
+    #[schema(min_length = 1, max_length = 200)]
+    pub idempotency_key: Option<String>,
+}
+
+/// Many submissions at once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The submissions (at most the configured batch limit, default 100).
+    /// Each item is checked on its own: a malformed item fails alone.
+    #[schema(value_type = Vec<BatchItem>)]
+    pub submissions: Vec<serde_json::Value>,
+}
+
+/// The outcome of one batch item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItemResult {
+    /// Position in the request.
+    pub index: usize,
+    /// HTTP status this item would have had on its own (201, 200 for a replay, 4xx).
+    pub status: u16,
+    pub submission: Option<SubmissionView>,
+    /// Why the item failed.
+    pub problem: Option<Problem>,
+}
+
+/// Per-item outcomes of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub results: Vec<BatchItemResult>,
+    /// Items stored (or replayed).
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+/// Grades and stores many submissions; an error in one item does not fail
+/// the others (each result carries its own status and problem).
+#[utoipa::path(post, path = "/v1/submissions/batch", operation_id = "createSubmissionBatch",
+    tag = "grading",
+    request_body(content = BatchRequest, description = "Items have the shape of `BatchItem`"),
+    responses((status = 200, description = "One result per item", body = BatchResponse), WriteErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+async fn create_batch(
+    State(state): State<AppState>,
+    auth: Authed<Submitters>,
+    ApiJson(batch): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let max = state.config.max_batch_items;
+    if batch.submissions.len() > max {
+        return Err(ApiError::unprocessable(
+            "/submissions",
+            format!("a batch holds at most {max} submissions (configurable: --max-batch-items)"),
+        ));
+    }
+    let mut results = Vec::with_capacity(batch.submissions.len());
+    for (index, raw) in batch.submissions.into_iter().enumerate() {
+        let prefix = format!("/submissions/{index}");
+        let outcome = async {
+            // Split off the item's idempotency key, then read the rest as a
+            // SubmissionRequest (which refuses unknown fields).
+            let mut raw = raw;
+            let key = match raw
+                .as_object_mut()
+                .and_then(|o| o.remove("idempotency_key"))
+            {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(k)) => {
+                    check_id(&format!("{prefix}/idempotency_key"), &k, "idempotency_key")?;
+                    Some(k)
+                }
+                Some(_) => {
+                    return Err(ApiError::unprocessable(
+                        format!("{prefix}/idempotency_key"),
+                        "idempotency_key must be a string",
+                    ));
+                }
+            };
+            let submission: SubmissionRequest =
+                serde_path_to_error::deserialize(raw).map_err(|e| {
+                    let pointer = format!("{prefix}{}", pointer_of(e.path()));
+                    ApiError::unprocessable(pointer, e.into_inner().to_string())
+                })?;
+            submit_one(&state, &auth.principal, submission, key, &prefix).await
+        }
+        .await;
+        results.push(match outcome {
+            Ok((status, view)) => BatchItemResult {
+                index,
+                status: status.as_u16(),
+                submission: Some(view),
+                problem: None,
+            },
+            Err(e @ ApiError::Internal(_)) => return Err(e),
+            Err(e) => BatchItemResult {
+                index,
+                status: e.status().as_u16(),
+                submission: None,
+                problem: Some(e.to_problem()),
+            },
+        });
+    }
+    let succeeded = results.iter().filter(|r| r.submission.is_some()).count();
+    let failed = results.len() - succeeded;
+    Ok(Json(BatchResponse {
+        results,
+        succeeded,
+        failed,
+    }))
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(format!("/{index}")),
+            Segment::Map { key } => Some(format!("/{}", super::extract::escape_pointer(key))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A grader key sees only what it submitted; other readers see everything.
+fn own_scope(principal: &Principal) -> Option<&str> {
+    (principal.role == Role::Grader).then_some(principal.key_id.as_str())
+}
+
+async fn load_visible(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<SubmissionRecord, ApiError> {
+    let record = state.store.get_submission(id).await?;
+    match (record, own_scope(principal)) {
+        (Some(r), Some(me)) if r.submitted_by != me => None,
+        (r, _) => r,
+    }
+    .ok_or_else(|| ApiError::NotFound(format!("no submission with id `{id}`")))
+}
+
+/// One submission with its grade.
+#[utoipa::path(get, path = "/v1/submissions/{id}", operation_id = "getSubmission", tag = "grading",
+    params(("id" = String, Path, description = "Submission id")),
+    responses((status = 200, description = "The submission", body = SubmissionView), ReadErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, auth))]
+async fn get_submission(
+    State(state): State<AppState>,
+    auth: Authed<Readers>,
+    Path(id): Path<String>,
+) -> Result<Json<SubmissionView>, ApiError> {
+    let record = load_visible(&state, &auth.principal, &id).await?;
+    Ok(Json(view(record, false)?))
+}
+
+/// A submission's grade as a Gradescope autograder `results.json`.
+#[utoipa::path(get, path = "/v1/submissions/{id}/gradescope", operation_id = "getSubmissionGradescope",
+    tag = "grading",
+    params(("id" = String, Path, description = "Submission id")),
+    responses((status = 200, description = "Gradescope results.json", body = GradescopeResults), ReadErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, auth))]
+async fn get_gradescope(
+    State(state): State<AppState>,
+    auth: Authed<Readers>,
+    Path(id): Path<String>,
+) -> Result<Json<GradescopeResults>, ApiError> {
+    let record = load_visible(&state, &auth.principal, &id).await?;
+    Ok(Json(view(record, false)?.result.to_gradescope()))
+}
+
+/// One entry of a submission's grade history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GradeChange {
+    pub id: String,
+    /// `submitted` (the first grade) or `regrade`.
+    pub reason: String,
+    pub old_version: Option<i64>,
+    pub new_version: i64,
+    pub old_score: Option<f64>,
+    pub new_score: f64,
+    /// Id of the API key that caused the change.
+    pub actor: String,
+    pub changed_at: String,
+}
+
+/// The audit log of a submission's grades: who, when, old, new.
+#[utoipa::path(get, path = "/v1/submissions/{id}/history", operation_id = "getSubmissionHistory",
+    tag = "grading",
+    params(("id" = String, Path, description = "Submission id")),
+    responses((status = 200, description = "Grade changes, oldest first", body = Vec<GradeChange>), ReadErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, auth))]
+async fn get_history(
+    State(state): State<AppState>,
+    auth: Authed<Readers>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<GradeChange>>, ApiError> {
+    load_visible(&state, &auth.principal, &id).await?;
+    let changes = state.store.grade_changes(&id).await?;
+    Ok(Json(
+        changes
+            .into_iter()
+            .map(|c| GradeChange {
+                id: c.id,
+                reason: c.reason,
+                old_version: c.old_version,
+                new_version: c.new_version,
+                old_score: c.old_score,
+                new_score: c.new_score,
+                actor: c.actor,
+                changed_at: c.changed_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Filters of the submission list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubmissionQuery {
+    /// Only submissions to this rubric.
+    pub rubric_id: Option<String>,
+    /// Only this learner's submissions.
+    pub learner_id: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// A page of submissions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmissionPage {
+    pub items: Vec<SubmissionView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Submissions in creation order, filtered by rubric and/or learner (a
+/// grader key sees only its own).
+#[utoipa::path(get, path = "/v1/submissions", operation_id = "listSubmissions", tag = "grading",
+    params(SubmissionQuery),
+    responses((status = 200, description = "A page of submissions", body = SubmissionPage), ReadErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, auth))]
+async fn list_submissions(
+    State(state): State<AppState>,
+    auth: Authed<Readers>,
+    Query(query): Query<SubmissionQuery>,
+) -> Result<Json<SubmissionPage>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let filter = SubmissionFilter {
+        rubric_id: query.rubric_id.as_deref(),
+        learner_id: query.learner_id.as_deref(),
+        submitted_by: own_scope(&auth.principal),
+    };
+    let records = state
+        .store
+        .list_submissions(&filter, query.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = records.len() as i64 > limit;
+    let items = records
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| view(r, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = more.then(|| items.last().map(|i| i.id.clone())).flatten();
+    Ok(Json(SubmissionPage { items, next_cursor }))
+}
+
+/// Which submission of a learner counts in the gradebook and statistics.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptPolicy {
+    /// The learner's last attempt (default).
+    #[default]
+    Latest,
+    /// The learner's highest score (earliest on ties).
+    Best,
+}
+
+/// Gradebook and statistics options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PolicyQuery {
+    /// Which attempt counts: `latest` (default) or `best`.
+    pub policy: Option<AttemptPolicy>,
+}
+
+/// One learner's row of the gradebook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GradebookRow {
+    pub learner_id: String,
+    pub submission_id: String,
+    pub attempt: i64,
+    /// Attempts the learner made.
+    pub attempts: i64,
+    pub score: f64,
+    pub max_score: f64,
+    /// Score in percent of the maximum.
+    pub percent: f64,
+    pub status: GradeStatus,
+    pub rubric_version: i64,
+    pub submitted_at: String,
+    /// Points per part, by part id.
+    pub parts: BTreeMap<String, f64>,
+    /// All feedback lines, part by part.
+    pub feedback: String,
+}
+
+/// The gradebook of a rubric: one row per learner.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Gradebook {
+    pub rubric_id: String,
+    pub policy: AttemptPolicy,
+    /// Part ids, in rubric order (the CSV's part columns).
+    pub part_ids: Vec<String>,
+    pub rows: Vec<GradebookRow>,
+}
+
+/// The counted submission per learner (ordered by learner id) with the
+/// number of attempts.
+fn counted(records: Vec<SubmissionRecord>, policy: AttemptPolicy) -> Vec<(SubmissionRecord, i64)> {
+    let mut by_learner: BTreeMap<String, (SubmissionRecord, i64)> = BTreeMap::new();
+    for r in records {
+        match by_learner.get_mut(&r.learner_id) {
+            None => {
+                by_learner.insert(r.learner_id.clone(), (r, 1));
+            }
+            Some((chosen, n)) => {
+                *n += 1;
+                let better = match policy {
+                    AttemptPolicy::Latest => (r.attempt, &r.id) > (chosen.attempt, &chosen.id),
+                    AttemptPolicy::Best => r.score > chosen.score,
+                };
+                if better {
+                    *chosen = r;
+                }
+            }
+        }
+    }
+    by_learner.into_values().collect()
+}
+
+async fn visible_of_rubric(
+    state: &AppState,
+    principal: &Principal,
+    rubric_id: &str,
+) -> Result<Vec<SubmissionRecord>, ApiError> {
+    if state.store.get_rubric(rubric_id, None).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no rubric with id `{rubric_id}`"
+        )));
+    }
+    let mut records = state.store.submissions_of_rubric(rubric_id).await?;
+    if let Some(me) = own_scope(principal) {
+        records.retain(|r| r.submitted_by == me);
+    }
+    Ok(records)
+}
+
+fn gradebook_of(
+    rubric_id: &str,
+    policy: AttemptPolicy,
+    records: Vec<SubmissionRecord>,
+) -> Result<Gradebook, ApiError> {
+    let mut part_ids: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for (record, attempts) in counted(records, policy) {
+        let result: GradeResult = serde_json::from_value(record.result.clone())
+            .map_err(internal("stored result unreadable"))?;
+        for p in &result.parts {
+            if !part_ids.contains(&p.part_id) {
+                part_ids.push(p.part_id.clone());
+            }
+        }
+        let feedback = result
+            .parts
+            .iter()
+            .map(|p| format!("{}: {}", p.part_id, p.feedback.join(" ")))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        rows.push(GradebookRow {
+            learner_id: record.learner_id,
+            submission_id: record.id,
+            attempt: record.attempt,
+            attempts,
+            score: record.score,
+            max_score: record.max_score,
+            percent: if record.max_score > 0.0 {
+                record.score / record.max_score * 100.0
+            } else {
+                0.0
+            },
+            status: result.status,
+            rubric_version: record.rubric_version,
+            submitted_at: record.created_at,
+            parts: result
+                .parts
+                .iter()
+                .map(|p| (p.part_id.clone(), p.points))
+                .collect(),
+            feedback,
+        });
+    }
+    Ok(Gradebook {
+        rubric_id: rubric_id.to_owned(),
+        policy,
+        part_ids,
+        rows,
+    })
+}
+
+fn gradebook_csv(book: &Gradebook) -> Result<String, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "learner_id".to_string(),
+        "score".into(),
+        "max_score".into(),
+        "percent".into(),
+        "status".into(),
+        "attempt".into(),
+        "attempts".into(),
+        "submitted_at".into(),
+    ];
+    header.extend(book.part_ids.iter().map(|p| format!("part {p}")));
+    header.push("feedback".into());
+    let csv_err = |e: csv::Error| ApiError::Internal(anyhow::anyhow!("cannot write CSV: {e}"));
+    writer.write_record(&header).map_err(csv_err)?;
+    for row in &book.rows {
+        let status = serde_json::to_value(row.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut record = vec![
+            row.learner_id.clone(),
+            crate::compute::steps::fmt_num(row.score),
+            crate::compute::steps::fmt_num(row.max_score),
+            format!("{:.2}", row.percent),
+            status,
+            row.attempt.to_string(),
+            row.attempts.to_string(),
+            row.submitted_at.clone(),
+        ];
+        record.extend(book.part_ids.iter().map(|p| {
+            row.parts
+                .get(p)
+                .map(|x| crate::compute::steps::fmt_num(*x))
+                .unwrap_or_default()
+        }));
+        record.push(row.feedback.clone());
+        writer.write_record(&record).map_err(csv_err)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot finish CSV: {e}")))?;
+    String::from_utf8(bytes)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("CSV is not UTF-8: {e}")))
+}
+
+/// The gradebook: one row per learner (latest or best attempt) with score,
+/// per-part points and feedback. `Accept: text/csv` gives a CSV that Moodle's
+/// and Canvas' grade import read (identify learners by `learner_id`).
+#[utoipa::path(get, path = "/v1/rubrics/{id}/gradebook", operation_id = "getGradebook", tag = "grading",
+    params(("id" = String, Path, description = "Rubric id"), PolicyQuery),
+    responses((status = 200, description = "The gradebook",
+               content((Gradebook = "application/json"), (String = "text/csv"))), ReadErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, auth, headers))]
+async fn get_gradebook(
+    State(state): State<AppState>,
+    auth: Authed<Readers>,
+    Path(id): Path<String>,
+    Query(query): Query<PolicyQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let policy = query.policy.unwrap_or_default();
+    let records = visible_of_rubric(&state, &auth.principal, &id).await?;
+    let book = gradebook_of(&id, policy, records)?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        let body = gradebook_csv(&book)?;
+        Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            )],
+            body,
+        )
+            .into_response())
+    } else {
+        Ok(Json(book).into_response())
+    }
+}
+
+/// Statistics of a rubric's grades.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RubricStatistics {
+    pub rubric_id: String,
+    pub policy: AttemptPolicy,
+    #[serde(flatten)]
+    pub statistics: Statistics,
+}
+
+/// Per part: mean, facility and discrimination index (as Moodle reports
+/// them), the score distribution, and how often each rule (each common
+/// mistake included) matched.
+#[utoipa::path(get, path = "/v1/rubrics/{id}/statistics", operation_id = "getStatistics", tag = "grading",
+    params(("id" = String, Path, description = "Rubric id"), PolicyQuery),
+    responses((status = 200, description = "Item statistics", body = RubricStatistics), ReadErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, auth))]
+async fn get_statistics(
+    State(state): State<AppState>,
+    auth: Authed<Readers>,
+    Path(id): Path<String>,
+    Query(query): Query<PolicyQuery>,
+) -> Result<Json<RubricStatistics>, ApiError> {
+    let policy = query.policy.unwrap_or_default();
+    let records = visible_of_rubric(&state, &auth.principal, &id).await?;
+    let results = counted(records, policy)
+        .into_iter()
+        .map(|(r, _)| {
+            serde_json::from_value::<GradeResult>(r.result)
+                .map_err(internal("stored result unreadable"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&GradeResult> = results.iter().collect();
+    Ok(Json(RubricStatistics {
+        rubric_id: id,
+        policy,
+        statistics: statistics(&refs),
+    }))
+}
+
+/// Regrade options.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegradeRequest {
+    /// List what would change without changing anything. Default: false.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A submission whose score changes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegradeChange {
+    pub submission_id: String,
+    pub learner_id: String,
+    pub old_version: i64,
+    pub old_score: f64,
+    pub new_score: f64,
+    /// new - old.
+    pub delta: f64,
+}
+
+/// Outcome of a regrade.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegradeReport {
+    pub rubric_id: String,
+    /// The version everything was regraded against (the latest).
+    pub version: i64,
+    pub dry_run: bool,
+    /// Submissions re-scored.
+    pub examined: usize,
+    /// Those whose score changes (stored unless `dry_run`).
+    pub changed: Vec<RegradeChange>,
+}
+
+/// Re-scores every stored submission of a rubric against its latest version.
+/// Old grades stay in each submission's history; each change is logged
+/// (who, when, old, new). With `dry_run`, only lists the changes.
+#[utoipa::path(post, path = "/v1/rubrics/{id}/regrade", operation_id = "regradeRubric", tag = "grading",
+    params(("id" = String, Path, description = "Rubric id")),
+    request_body = RegradeRequest,
+    responses((status = 200, description = "What changed (or would)", body = RegradeReport), WriteErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, auth, request))]
+async fn regrade(
+    State(state): State<AppState>,
+    auth: Authed<Authors>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<RegradeRequest>,
+) -> Result<Json<RegradeReport>, ApiError> {
+    let (version, rubric) = load_compiled(&state, &id, None).await?;
+    let records = state.store.submissions_of_rubric(&id).await?;
+    let examined = records.len();
+    let graded = tokio::task::spawn_blocking(move || {
+        records
+            .into_iter()
+            .map(|r| {
+                let stored: StoredAnswers = serde_json::from_value(r.answers.clone())
+                    .map_err(internal("stored answers unreadable"))?;
+                let result = grade(&rubric, &stored.answers, &stored.options);
+                Ok((r, result))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("regrade failed: {e}")))??;
+
+    let mut changed = Vec::new();
+    let mut regrades = Vec::new();
+    for (record, result) in graded {
+        let old: GradeResult = serde_json::from_value(record.result.clone())
+            .map_err(internal("stored result unreadable"))?;
+        let delta = result.score - record.score;
+        if delta.abs() > 1e-9 {
+            changed.push(RegradeChange {
+                submission_id: record.id.clone(),
+                learner_id: record.learner_id.clone(),
+                old_version: record.rubric_version,
+                old_score: record.score,
+                new_score: result.score,
+                delta,
+            });
+        }
+        if result != old || record.rubric_version != version {
+            regrades.push(Regrade {
+                submission_id: record.id,
+                new_version: version,
+                result: serde_json::to_value(&result).map_err(internal("cannot encode result"))?,
+                score: result.score,
+                max_score: result.max_score,
+                status: serde_json::to_value(result.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    if !request.dry_run && !regrades.is_empty() {
+        state
+            .store
+            .apply_regrades(&regrades, &auth.principal.key_id)
+            .await?;
+    }
+    Ok(Json(RegradeReport {
+        rubric_id: id,
+        version,
+        dry_run: request.dry_run,
+        examined,
+        changed,
+    }))
+}
+
+/// What an erasure removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Erasure {
+    pub learner_id: String,
+    /// Submissions (with their grade history) erased.
+    pub erased_submissions: u64,
+}
+
+/// Erases every submission and grade of a learner (data protection).
+#[utoipa::path(delete, path = "/v1/learners/{learner_id}", operation_id = "eraseLearner", tag = "grading",
+    params(("learner_id" = String, Path, description = "Pseudonymous learner id")),
+    responses((status = 200, description = "What was erased", body = Erasure), ReadErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, _auth))]
+async fn erase_learner(
+    State(state): State<AppState>,
+    _auth: Authed<Authors>,
+    Path(learner_id): Path<String>,
+) -> Result<Json<Erasure>, ApiError> {
+    let erased_submissions = state.store.erase_learner(&learner_id).await?;
+    Ok(Json(Erasure {
+        learner_id,
+        erased_submissions,
+    }))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_submission, list_submissions))
+        .routes(routes!(create_batch))
+        .routes(routes!(get_submission))
+        .routes(routes!(get_gradescope))
+        .routes(routes!(get_history))
+        .routes(routes!(get_gradebook))
+        .routes(routes!(get_statistics))
+        .routes(routes!(regrade))
+        .routes(routes!(erase_learner))
+}
