@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::startup::Application;
-use crate::store::keys::Role;
 use crate::store::Store;
+use crate::store::keys::Role;
 
 /// dlgrade computes the answers to deep-learning exam problems with worked
 /// steps and grades students' answers against rubrics with partial credit.
@@ -88,7 +88,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let key = store.create_key(role, &label).await?;
             store.close().await;
             println!("{}", key.key);
-            eprintln!("created {} key {} (shown only this once)", role.as_str(), key.info.id);
+            eprintln!(
+                "created {} key {} (shown only this once)",
+                role.as_str(),
+                key.info.id
+            );
             Ok(())
         }
     }

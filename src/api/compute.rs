@@ -15,9 +15,17 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::responses::ComputeErrors;
+use crate::compute::arch::{
+    self, ArchitectureReport, ArchitectureRequest, SolveReport, SolveRequest,
+};
 use crate::compute::error::ComputeResult;
+use crate::compute::expr::{self, CalculusReport, CalculusRequest};
+use crate::compute::inverse::{self, FilterSolveReport, FilterSolveRequest};
 use crate::compute::limits::Limits;
-use crate::compute::optim::{self, OptimizerReport, OptimizerRequest};
+use crate::compute::losses::{self, LossReport, LossRequest};
+use crate::compute::nn::{self, ForwardReport, ForwardRequest, GradientsReport, GradientsRequest};
+use crate::compute::objective;
+use crate::compute::optim::{OptimizerReport, OptimizerRequest};
 use crate::compute::perceptron::{self, PerceptronReport, PerceptronRequest};
 use crate::compute::recurrent::{self, RecurrentReport, RecurrentRequest};
 
@@ -41,7 +49,8 @@ where
 }
 
 /// Optimizer steps (SGD, momentum, Nesterov, Adagrad, RMSprop, Adam, AdamW)
-/// with the parameters and optimizer state after each step.
+/// on given gradients or on the exact gradient of a loss expression, with
+/// the parameters and optimizer state after each step.
 #[utoipa::path(post, path = "/v1/optimizers/steps", operation_id = "optimizerSteps", tag = "compute",
     request_body = OptimizerRequest,
     responses((status = 200, description = "Parameters and state after each step", body = OptimizerReport), ComputeErrors))]
@@ -51,7 +60,7 @@ async fn optimizer_steps(
     caller: Caller,
     ApiJson(body): ApiJson<OptimizerRequest>,
 ) -> Result<Json<OptimizerReport>, ApiError> {
-    run(&state, &caller, body, optim::optimizer_steps).await
+    run(&state, &caller, body, objective::optimizer_steps).await
 }
 
 /// A recurrent cell (RNN, LSTM, GRU) unrolled over a sequence, with every
@@ -81,8 +90,115 @@ async fn perceptron_run(
     run(&state, &caller, body, perceptron::perceptron).await
 }
 
+/// Output shapes, parameter counts (with formulas), weight shapes in each
+/// convention, receptive fields, mult-adds and memory of every layer of a
+/// model description (Keras or PyTorch spelling).
+#[utoipa::path(post, path = "/v1/architecture", operation_id = "architecture", tag = "compute",
+    request_body = ArchitectureRequest,
+    responses((status = 200, description = "Per-layer shapes, parameters and receptive fields", body = ArchitectureReport), ComputeErrors))]
+#[tracing::instrument(skip_all)]
+async fn architecture(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Json<ArchitectureReport>, ApiError> {
+    run(&state, &caller, body, arch::analyze).await
+}
+
+/// Inverse architecture questions: the integer hyperparameter (hidden size,
+/// filters, kernel, padding, stride) that reaches a target parameter count
+/// or output shape; every solution with its check, or why none exists.
+#[utoipa::path(post, path = "/v1/architecture/solve", operation_id = "architectureSolve", tag = "compute",
+    request_body = SolveRequest,
+    responses((status = 200, description = "All integer solutions with their checks", body = SolveReport), ComputeErrors))]
+#[tracing::instrument(skip_all)]
+async fn architecture_solve(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Json<SolveReport>, ApiError> {
+    run(&state, &caller, body, arch::solve).await
+}
+
+/// Forward pass through dense/conv/pool/activation/batch-norm layers,
+/// returning every layer's output with worked steps.
+#[utoipa::path(post, path = "/v1/forward", operation_id = "forward", tag = "compute",
+    request_body = ForwardRequest,
+    responses((status = 200, description = "Every layer's output", body = ForwardReport), ComputeErrors))]
+#[tracing::instrument(skip_all)]
+async fn forward(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ForwardRequest>,
+) -> Result<Json<ForwardReport>, ApiError> {
+    run(&state, &caller, body, nn::forward).await
+}
+
+/// Backpropagation: the loss and its gradient with respect to every weight,
+/// bias and the input, with the upstream gradient at each layer.
+#[utoipa::path(post, path = "/v1/gradients", operation_id = "gradients", tag = "compute",
+    request_body = GradientsRequest,
+    responses((status = 200, description = "Loss and gradients", body = GradientsReport), ComputeErrors))]
+#[tracing::instrument(skip_all)]
+async fn gradients(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<GradientsRequest>,
+) -> Result<Json<GradientsReport>, ApiError> {
+    run(&state, &caller, body, nn::gradients).await
+}
+
+/// A loss (MSE, SSE, MAE, binary/categorical/sparse cross-entropy, hinge)
+/// and its gradient with respect to the predictions.
+#[utoipa::path(post, path = "/v1/losses", operation_id = "loss", tag = "compute",
+    request_body = LossRequest,
+    responses((status = 200, description = "Loss value and gradient", body = LossReport), ComputeErrors))]
+#[tracing::instrument(skip_all)]
+async fn loss(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<LossRequest>,
+) -> Result<Json<LossReport>, ApiError> {
+    run(&state, &caller, body, losses::loss).await
+}
+
+/// Unknown filter entries from a convolution's input and some of its
+/// outputs: the unique solution, the family of solutions, or why none exists.
+#[utoipa::path(post, path = "/v1/convolution/solve-filter", operation_id = "solveFilter", tag = "compute",
+    request_body = FilterSolveRequest,
+    responses((status = 200, description = "The solution set", body = FilterSolveReport), ComputeErrors))]
+#[tracing::instrument(skip_all)]
+async fn solve_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<FilterSolveRequest>,
+) -> Result<Json<FilterSolveReport>, ApiError> {
+    run(&state, &caller, body, inverse::solve_filter).await
+}
+
+/// Value, gradient, Hessian, symbolic derivatives, classification of points
+/// and the computation graph (forward and adjoint values) of an expression.
+#[utoipa::path(post, path = "/v1/calculus", operation_id = "calculus", tag = "compute",
+    request_body = CalculusRequest,
+    responses((status = 200, description = "Derivatives and point analysis", body = CalculusReport), ComputeErrors))]
+#[tracing::instrument(skip_all)]
+async fn calculus(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CalculusRequest>,
+) -> Result<Json<CalculusReport>, ApiError> {
+    run(&state, &caller, body, expr::calculus).await
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(architecture))
+        .routes(routes!(architecture_solve))
+        .routes(routes!(forward))
+        .routes(routes!(gradients))
+        .routes(routes!(loss))
+        .routes(routes!(solve_filter))
+        .routes(routes!(calculus))
         .routes(routes!(optimizer_steps))
         .routes(routes!(recurrent_cell))
         .routes(routes!(perceptron_run))

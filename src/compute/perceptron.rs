@@ -251,6 +251,16 @@ pub struct PerceptronReport {
     pub steps: Vec<Step>,
 }
 
+/// A number for a product or sum in a worked step: negatives in parentheses.
+fn factor(x: f64) -> String {
+    let s = fmt_num(x);
+    if s.starts_with('-') {
+        format!("({s})")
+    } else {
+        s
+    }
+}
+
 fn vec_text(v: &[f64]) -> String {
     format!(
         "({})",
@@ -612,8 +622,8 @@ pub fn perceptron(req: &PerceptronRequest, limits: &Limits) -> ComputeResult<Per
                 let mut t = format!(
                     "w = {} + {}*{}*{} = {}",
                     vec_text(&w_before),
-                    fmt_num(eta),
-                    fmt_num(err),
+                    factor(eta),
+                    factor(err),
                     vec_text(&s.x),
                     vec_text(&w)
                 );
@@ -621,7 +631,7 @@ pub fn perceptron(req: &PerceptronRequest, limits: &Limits) -> ComputeResult<Per
                     t.push_str(&format!(
                         ", {bname} = {} + {} = {}",
                         fmt_num(b_before),
-                        fmt_num(db),
+                        factor(db),
                         fmt_num(b)
                     ));
                 }

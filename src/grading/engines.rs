@@ -9,11 +9,18 @@ use serde_json::Value;
 use super::resolve::KeyResolver;
 use crate::compute::error::ComputeResult;
 use crate::compute::limits::Limits;
-use crate::compute::{optim, perceptron, recurrent};
+use crate::compute::{arch, expr, inverse, losses, nn, objective, perceptron, recurrent};
 
 /// Engine names accepted in `compute.engine`, with the endpoint whose request
 /// body `compute.request` is.
 pub const ENGINES: &[(&str, &str)] = &[
+    ("architecture", "POST /v1/architecture"),
+    ("architecture_solve", "POST /v1/architecture/solve"),
+    ("forward", "POST /v1/forward"),
+    ("gradients", "POST /v1/gradients"),
+    ("loss", "POST /v1/losses"),
+    ("solve_filter", "POST /v1/convolution/solve-filter"),
+    ("calculus", "POST /v1/calculus"),
     ("optimizer_steps", "POST /v1/optimizers/steps"),
     ("recurrent", "POST /v1/recurrent"),
     ("perceptron", "POST /v1/perceptron"),
@@ -36,7 +43,11 @@ where
 {
     let request: Req = serde_path_to_error::deserialize(request)
         .map_err(|e| format!("invalid request at `{}`: {}", e.path(), e.inner()))?;
-    let report = f(&request, limits).map_err(|e| e.to_string())?;
+    encode(f(&request, limits))
+}
+
+fn encode<Rep: Serialize>(report: ComputeResult<Rep>) -> Result<Value, String> {
+    let report = report.map_err(|e| e.to_string())?;
     serde_json::to_value(report).map_err(|e| format!("cannot encode the engine's answer: {e}"))
 }
 
@@ -44,7 +55,14 @@ impl KeyResolver for Engines {
     fn resolve(&self, engine: &str, request: &Value) -> Result<Value, String> {
         let limits = &self.limits;
         match engine {
-            "optimizer_steps" => typed(request, optim::optimizer_steps, limits),
+            "architecture" => encode(arch::analyze(request, limits)),
+            "architecture_solve" => encode(arch::solve(request, limits)),
+            "forward" => typed(request, nn::forward, limits),
+            "gradients" => typed(request, nn::gradients, limits),
+            "loss" => typed(request, losses::loss, limits),
+            "solve_filter" => typed(request, inverse::solve_filter, limits),
+            "calculus" => typed(request, expr::calculus, limits),
+            "optimizer_steps" => typed(request, objective::optimizer_steps, limits),
             "recurrent" => typed(request, recurrent::recurrent, limits),
             "perceptron" => typed(request, perceptron::perceptron, limits),
             other => {

@@ -6,9 +6,8 @@
 //! 2. alternatives: accepted weight conventions with partial points, the
 //!    listed alternatives in order, then error carried forward;
 //! 3. recognized mistakes in order; then per-entry credit (matrices), choice
-//!    and concept scoring;
-//! 3b. method credit from the working: the part scores the larger of the
-//!    rule score and the method credit found;
+//!    and concept scoring; then method credit from the working: the part
+//!    scores the larger of the rule score and the method credit found;
 //! 4. deductions (only from a score above zero);
 //! 5. clamp to `[0, max_points]`.
 //!
@@ -340,7 +339,7 @@ fn grade_part(
             normalized = Some(joined.chars().take(500).collect());
             let mut total = 0.0;
             for g in groups {
-                let found = |ph: &Vec<Vec<String>>| {
+                let found = |ph: &super::resolve::Phrase| {
                     !ph.is_empty() && ph.iter().all(|seq| text::contains_words(&w, seq))
                 };
                 if g.phrases.iter().any(found) {
@@ -355,17 +354,13 @@ fn grade_part(
                             .map(|f| format!(" {f}"))
                             .unwrap_or_default()
                     ));
-                } else if let Some((_, pp, fb)) = g
-                    .partial
-                    .iter()
-                    .find(|(phrases, _, _)| phrases.iter().any(found))
-                {
+                } else if let Some((pp, fb)) = lesser(g, &w) {
                     total += pp;
                     cx.lines.push(format!(
                         "{} ({}): only partly.{}",
-                        pts(*pp),
+                        pts(pp),
                         g.id,
-                        fb.as_ref().map(|f| format!(" {f}")).unwrap_or_default()
+                        fb.map(|f| format!(" {f}")).unwrap_or_default()
                     ));
                 } else if g.points > 0.0 {
                     cx.lines.push(format!(
@@ -482,7 +477,7 @@ fn grade_part(
         Verdict::Partial => p.feedback.partial.clone(),
         _ => p.feedback.incorrect.clone(),
     };
-    if cx.rule.is_none() && verdict == Verdict::Incorrect && matches!(parsed_opt, Some(_)) {
+    if cx.rule.is_none() && verdict == Verdict::Incorrect && parsed_opt.is_some() {
         cx.lines
             .push("This does not match the expected answer.".into());
     }
@@ -509,6 +504,29 @@ fn grade_part(
         },
         ft_values,
     )
+}
+
+/// The better of a group's partial synonyms and misspelled phrases found.
+fn lesser(g: &super::resolve::CGroup, w: &[String]) -> Option<(f64, Option<String>)> {
+    let found = |ph: &super::resolve::Phrase| {
+        !ph.is_empty() && ph.iter().all(|seq| text::contains_words(w, seq))
+    };
+    let partial = g
+        .partial
+        .iter()
+        .find(|(phrases, _, _)| phrases.iter().any(found))
+        .map(|(_, p, fb)| (*p, fb.clone()));
+    let misspelled = g.misspelled.filter(|_| {
+        g.phrases
+            .iter()
+            .any(|ph| !ph.is_empty() && ph.iter().all(|seq| text::contains_words_near(w, seq)))
+    });
+    match (partial, misspelled) {
+        (Some(p), Some(m)) if m > p.0 => Some((m, Some("(misspelled)".into()))),
+        (Some(p), _) => Some(p),
+        (None, Some(m)) => Some((m, Some("(misspelled)".into()))),
+        (None, None) => None,
+    }
 }
 
 fn not_gradable(p: &CompiledPart, reason: String) -> PartResult {
@@ -727,6 +745,12 @@ fn grade_valued(cx: &mut Ctx, parsed: &Parsed, earlier: &[Option<Vec<f64>>], opt
     let p = cx.p;
     let key = p.key.as_ref();
     let vector = matches!(p.kind, Kind::Matrix { vector: true, .. });
+    // The mask of wrong entries of a same-size matrix answer, whatever matches.
+    let entries = match (&p.kind, parsed, key) {
+        (Kind::Matrix { tol, .. }, Parsed::Mat(a), Some(Typed::Mat(k))) => entry_mask(a, k, *tol),
+        _ => None,
+    };
+    cx.mask = entries.as_ref().map(|(m, _)| m.clone());
     if let (Kind::Expression { opts: eo }, Parsed::Ex(a), Some(Typed::Ex(k))) =
         (&p.kind, parsed, key)
     {
@@ -801,24 +825,25 @@ fn grade_valued(cx: &mut Ctx, parsed: &Parsed, earlier: &[Option<Vec<f64>>], opt
     if opts.follow_through
         && let Some(f) = &p.follow
         && let Some(Some(vals)) = earlier.get(f.from_index)
+        && let Some(target) = follow_target(&p.kind, f, vals)
+        && let Some(how) = same(&p.kind, parsed, &target)
     {
-        if let Some(target) = follow_target(&p.kind, f, vals) {
-            if let Some(how) = same(&p.kind, parsed, &target) {
-                cx.ft = true;
-                cx.award(
-                    f.points,
-                    "follow_through",
-                    format!(
-                        "{} (follow-through): correct for your answer to part {}, which gives {}{how}.{}",
-                        pts(f.points),
-                        f.from_id,
-                        target.render(vector),
-                        f.feedback.as_ref().map(|x| format!(" {x}")).unwrap_or_default()
-                    ),
-                );
-                return;
-            }
-        }
+        cx.ft = true;
+        cx.award(
+            f.points,
+            "follow_through",
+            format!(
+                "{} (follow-through): correct for your answer to part {}, which gives {}{how}.{}",
+                pts(f.points),
+                f.from_id,
+                target.render(vector),
+                f.feedback
+                    .as_ref()
+                    .map(|x| format!(" {x}"))
+                    .unwrap_or_default()
+            ),
+        );
+        return;
     }
     // (3) Mistakes.
     for r in &p.mistakes {
@@ -828,12 +853,10 @@ fn grade_valued(cx: &mut Ctx, parsed: &Parsed, earlier: &[Option<Vec<f64>>], opt
         }
     }
     // Per-entry credit.
-    if let (Kind::Matrix { tol, per_entry, .. }, Parsed::Mat(a), Some(Typed::Mat(k))) =
-        (&p.kind, parsed, key)
-        && let Some((mask, ok)) = entry_mask(a, k, *tol)
+    if let (Kind::Matrix { per_entry, .. }, Parsed::Mat(a), Some((_, ok))) =
+        (&p.kind, parsed, entries)
     {
         let n = a.data.len();
-        cx.mask = Some(mask);
         if let Some(pe) = per_entry {
             let got = pe * ok as f64 / n as f64;
             if ok > 0 {
@@ -889,7 +912,10 @@ fn follow_target(kind: &Kind, f: &super::resolve::CFollow, vals: &[f64]) -> Opti
     }
     match kind {
         Kind::Number { .. } => out.first().map(|v| Typed::Num(*v)),
-        Kind::Integer { .. } => out.first().map(|v| Typed::Num(v.round())),
+        Kind::Integer { .. } => out
+            .first()
+            .filter(|v| (*v - v.round()).abs() <= 1e-9)
+            .map(|v| Typed::Num(v.round())),
         Kind::Shape { .. } => {
             let mut d = Vec::with_capacity(out.len());
             for v in out {
@@ -1210,6 +1236,14 @@ mod tests {
         assert!(part(&g, "t").follow_through_applied);
         let g = run(&r, &[("s", "7x7x5"), ("t", "3x3x5")]);
         assert_eq!(part(&g, "t").points, 0.0);
+        // An integer part takes only a whole follow-through value.
+        let r = rubric(json!([
+            {"id": "a", "max_points": 1, "answer": {"type": "integer", "expected": 4}},
+            {"id": "b", "max_points": 1, "answer": {"type": "integer", "expected": 2},
+             "follow_through": {"from": "a", "expr": "a/2"}}]));
+        assert_eq!(part(&run(&r, &[("a", "6"), ("b", "3")]), "b").points, 1.0);
+        assert_eq!(part(&run(&r, &[("a", "5"), ("b", "3")]), "b").points, 0.0);
+        assert_eq!(part(&run(&r, &[("a", "5"), ("b", "2")]), "b").points, 1.0);
     }
 
     #[test]
@@ -1351,7 +1385,9 @@ mod tests {
         assert!((p.points - 2.0).abs() < 1e-9);
         assert_eq!(p.mask, Some(vec![vec![false, true, false]]));
         assert_eq!(p.normalized_answer.as_deref(), Some("[4, 1, 1]"));
-        assert_eq!(run(&r, &[("v", "(4; 0; 1)")]).parts[0].points, 3.0);
+        let full = run(&r, &[("v", "(4; 0; 1)")]);
+        assert_eq!(full.parts[0].points, 3.0);
+        assert_eq!(full.parts[0].mask, Some(vec![vec![false; 3]]));
         assert_eq!(run(&r, &[("v", "[-4, 0, -1]")]).parts[0].points, 0.5);
         assert_eq!(
             run(&r, &[("v", "[1 2; 3 4]")]).parts[0].verdict,
@@ -1387,7 +1423,9 @@ mod tests {
                 "expected": {"compute": {"engine": "x", "request": {}}}}},
             {"id": "c", "max_points": 1, "answer": {"type": "matrix", "expected": [[1, 2], [3]]}},
             {"id": "d", "max_points": 1, "answer": {"type": "shape", "expected": [2, 2]},
-             "alternatives": [{"id": "z", "dims": [5], "points": 1}]}]}))
+             "alternatives": [{"id": "z", "dims": [5], "points": 1}]},
+            {"id": "e", "max_points": 1, "answer": {"type": "number", "expected": 2},
+             "follow_through": {"from": "b", "expr": "2*x"}}]}))
         .unwrap();
         let p: Vec<String> = r
             .compile()
@@ -1401,7 +1439,8 @@ mod tests {
                 "/parts/0/answer/expected",
                 "/parts/1/answer/expected/compute",
                 "/parts/2/answer/expected",
-                "/parts/3/alternatives/0/dims"
+                "/parts/3/alternatives/0/dims",
+                "/parts/4/follow_through/expr"
             ]
         );
     }
@@ -1516,6 +1555,29 @@ mod tests {
             for p in &g.parts {
                 prop_assert!(p.points >= 0.0 && p.points <= p.max_points);
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_rendered_key_earns_full_points(
+            x in -1e9f64..1e9,
+            dims in proptest::collection::vec(1u64..5000, 1..6),
+            rows in proptest::collection::vec(proptest::collection::vec(-1e3f64..1e3, 3), 1..4),
+        ) {
+            let m = Matrix::from_rows(rows.clone()).unwrap();
+            let r = rubric(json!([
+                {"id": "n", "max_points": 1, "answer": {"type": "number", "expected": x}},
+                {"id": "s", "max_points": 1, "answer": {"type": "shape", "expected": dims}},
+                {"id": "m", "max_points": 1, "answer": {"type": "matrix", "expected": rows}}]));
+            let answers = [
+                ("n", render_num(x)),
+                ("s", render_shape(&dims)),
+                ("m", render_matrix(&m, false)),
+            ];
+            let pairs: Vec<(&str, &str)> = answers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let g = run(&r, &pairs);
+            prop_assert_eq!(g.score, 3.0, "{:?}", g.parts);
         }
     }
 

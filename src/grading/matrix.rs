@@ -363,12 +363,12 @@ fn scales(a: &Matrix, k: &Matrix, eq: &[MatrixEquivalence]) -> Vec<f64> {
     let any = eq.contains(&MatrixEquivalence::AnyScaling);
     if pos || any {
         let j = (0..k.data.len()).max_by(|&i, &j| k.data[i].abs().total_cmp(&k.data[j].abs()));
-        if let Some(j) = j {
-            if k.data[j] != 0.0 {
-                let c = a.data[j] / k.data[j];
-                if c.is_finite() && c != 0.0 && (any || c > 0.0) {
-                    out.push(c);
-                }
+        if let Some(j) = j
+            && k.data[j] != 0.0
+        {
+            let c = a.data[j] / k.data[j];
+            if c.is_finite() && c != 0.0 && (any || c > 0.0) {
+                out.push(c);
             }
         }
     }

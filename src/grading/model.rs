@@ -68,7 +68,7 @@ pub struct Part {
     #[serde(default)]
     pub method_credit: Vec<MethodCredit>,
     /// Error carried forward from an earlier part. Default: none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_through: Option<FollowThrough>,
     /// Feedback texts shown with the verdict. Default: built-in texts.
     #[serde(default)]
@@ -80,13 +80,13 @@ pub struct Part {
 #[serde(deny_unknown_fields)]
 pub struct PartFeedback {
     /// Shown when the answer earns full points.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct: Option<String>,
     /// Shown when the answer earns some but not all points.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<String>,
     /// Shown when the answer earns nothing.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incorrect: Option<String>,
 }
 
@@ -140,7 +140,7 @@ pub struct ComputeSpec {
     pub request: Value,
     /// RFC 6901 pointer into the engine's response selecting the key.
     /// Default: the whole response.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub select: Option<String>,
 }
 
@@ -306,10 +306,10 @@ pub struct ConventionCredit {
     /// The convention.
     pub convention: Convention,
     /// Points for this layout. Default: the part's `max_points` (full credit).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<f64>,
     /// Feedback shown when this layout is recognized.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
 }
 
@@ -388,7 +388,7 @@ pub struct MatrixSpec {
     #[serde(default)]
     pub equivalences: Vec<MatrixEquivalence>,
     /// Per-entry partial credit (tried after the mistakes). Default: none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_entry: Option<PerEntryCredit>,
 }
 
@@ -491,7 +491,7 @@ pub struct PartialSynonyms {
     /// Points when only one of these is found.
     pub points: f64,
     /// Feedback when only these are found.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
 }
 
@@ -508,11 +508,17 @@ pub struct ConceptGroup {
     /// Lesser synonyms. Default: none.
     #[serde(default)]
     pub partial: Vec<PartialSynonyms>,
+    /// Points when a phrase occurs only misspelled: every differing word has
+    /// at least 5 letters and is one edit (insertion, deletion, substitution
+    /// or swap of neighbours) from the phrase's word. Positive groups only,
+    /// at most `points`. Default: none (misspellings earn nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misspelled: Option<f64>,
     /// Feedback when the concept is found (or, for negative groups, penalized).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
     /// Feedback when the concept is missing (positive groups only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_feedback: Option<String>,
 }
 
@@ -523,7 +529,7 @@ pub struct ConceptsSpec {
     /// The concept groups; each counts once. The sum is clamped to `[0, max]`.
     pub groups: Vec<ConceptGroup>,
     /// A model answer shown to students. Default: none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_answer: Option<String>,
 }
 
@@ -532,7 +538,7 @@ pub struct ConceptsSpec {
 #[serde(deny_unknown_fields)]
 pub struct FreeTextSpec {
     /// Notes for the human grader. Default: none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grader_notes: Option<String>,
 }
 
@@ -566,27 +572,27 @@ pub struct CreditRule {
     /// Identifier, unique within the part (reported as `matched_rule`).
     pub id: String,
     /// Short name of the alternative / mistake. Alias: `mistake`.
-    #[serde(default, alias = "mistake")]
+    #[serde(default, alias = "mistake", skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// Points awarded (0 ..= max_points).
     pub points: f64,
     /// Feedback shown when this rule matches.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
     /// Another key compared with the part's equivalence.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<ExpectedValue>,
     /// JSON-pointer patches applied to the part's computed key request; the
     /// result of the patched computation is the value (computed keys only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub patch: Option<BTreeMap<String, Value>>,
     /// A structural mistake.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recognize: Option<Recognizer>,
     /// Shapes: the answer matches the key at these 0-based dimensions (either
     /// a full-rank answer, or an answer giving exactly these dimensions).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dims: Option<Vec<usize>>,
 }
 
@@ -622,7 +628,7 @@ pub struct Deduction {
     /// The condition.
     pub when: DeductionCondition,
     /// Feedback shown when deducted.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
 }
 
@@ -640,7 +646,7 @@ pub struct MethodCredit {
     #[serde(default = "default_matrix_tolerance")]
     pub tolerance: Tolerance,
     /// Feedback when found.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
 }
 
@@ -660,13 +666,13 @@ pub struct FollowThrough {
     /// vectors.
     pub expr: ExprList,
     /// Points awarded at most under follow-through. Default: `max_points`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<f64>,
     /// Every earlier value must lie in this range, or no follow-through.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plausible: Option<Plausible>,
     /// Feedback when applied.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
 }
 
@@ -685,10 +691,10 @@ pub enum ExprList {
 #[serde(deny_unknown_fields)]
 pub struct Plausible {
     /// Lower bound (inclusive). Default: none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     /// Upper bound (inclusive). Default: none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
     /// Whether the earlier values must be integers. Default: false.
     #[serde(default)]
@@ -697,7 +703,7 @@ pub struct Plausible {
 
 /// A student's answer to one part: the answer text, optionally with working.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum StudentAnswer {
     /// Just the answer text.
     Text(String),
@@ -834,6 +840,18 @@ mod tests {
         assert_eq!(resolved.run_self_tests().passed, 1);
         let round: Rubric = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(round, r);
+    }
+
+    #[test]
+    fn answers_with_unknown_fields_are_rejected() {
+        let ok: Answers =
+            serde_json::from_value(serde_json::json!({"a": {"answer": "1", "working": "x = 1"}}))
+                .unwrap();
+        assert_eq!(ok.0["a"].working(), Some("x = 1"));
+        assert!(
+            serde_json::from_value::<Answers>(serde_json::json!({"a": {"answer": "1", "wrk": ""}}))
+                .is_err()
+        );
     }
 
     #[test]

@@ -101,13 +101,17 @@ pub(crate) enum Kind {
     FreeText,
 }
 
+/// A phrase: word sequences that must all occur (`a + b`).
+pub(crate) type Phrase = Vec<Vec<String>>;
+
 #[derive(Debug, Clone)]
 pub(crate) struct CGroup {
     pub id: String,
     pub points: f64,
-    /// Each phrase: word sequences that must all occur (`a + b`).
-    pub phrases: Vec<Vec<Vec<String>>>,
-    pub partial: Vec<(Vec<Vec<Vec<String>>>, f64, Option<String>)>,
+    pub phrases: Vec<Phrase>,
+    /// (phrases, points, feedback) of lesser synonyms.
+    pub partial: Vec<(Vec<Phrase>, f64, Option<String>)>,
+    pub misspelled: Option<f64>,
     pub feedback: Option<String>,
     pub missing_feedback: Option<String>,
 }
@@ -751,7 +755,32 @@ fn compile_part(
         let mut exprs = Vec::new();
         for (j, s) in srcs.iter().enumerate() {
             match parse_expr(s) {
-                Ok(e) => exprs.push(e),
+                Ok(e) => {
+                    let stray: Vec<String> = e
+                        .variables()
+                        .into_iter()
+                        .filter(|v| {
+                            v != &ft.from
+                                && v.strip_prefix(ft.from.as_str())
+                                    .and_then(|r| r.strip_prefix('_'))
+                                    .is_none_or(|n| n.parse::<usize>().is_err())
+                        })
+                        .collect();
+                    if !stray.is_empty() {
+                        problems.push(RubricProblem::new(
+                            match &ft.expr {
+                                ExprList::One(_) => format!("{ptr}/expr"),
+                                ExprList::Many(_) => format!("{ptr}/expr/{j}"),
+                            },
+                            format!(
+                                "unknown variable(s) {}: use {f} or {f}_0, {f}_1, ...",
+                                stray.join(", "),
+                                f = ft.from
+                            ),
+                        ));
+                    }
+                    exprs.push(e);
+                }
                 Err(m) => problems.push(RubricProblem::new(
                     match &ft.expr {
                         ExprList::One(_) => format!("{ptr}/expr"),
@@ -877,6 +906,7 @@ fn compile_kind(
                             )
                         })
                         .collect(),
+                    misspelled: g.misspelled,
                     feedback: g.feedback.clone(),
                     missing_feedback: g.missing_feedback.clone(),
                 })
@@ -887,7 +917,7 @@ fn compile_kind(
 }
 
 /// `upsampling + convolution` -> both word sequences must occur.
-fn conjunction(p: &str) -> Vec<Vec<String>> {
+fn conjunction(p: &str) -> Phrase {
     p.split(" + ")
         .map(text::words)
         .filter(|w| !w.is_empty())

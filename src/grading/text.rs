@@ -236,9 +236,9 @@ fn singular(w: &str) -> String {
     // blurr(ed) -> blur, padd(ing) -> pad; keep -ll, -ss, -zz.
     let b = stem.as_bytes();
     if b.len() > 2
+        && b[b.len() - 1].is_ascii_alphabetic()
         && b[b.len() - 1] == b[b.len() - 2]
-        && !b"lsz".contains(&b[b.len() - 1])
-        && !b"aeiou".contains(&b[b.len() - 1])
+        && !b"lszaeiou".contains(&b[b.len() - 1])
     {
         return stem[..stem.len() - 1].to_string();
     }
@@ -267,6 +267,52 @@ pub fn contains_words(hay: &[String], needle: &[String]) -> bool {
         return false;
     }
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether `a` and `b` are equal, or both have at least 5 characters and are
+/// one edit apart (insertion, deletion, substitution, adjacent swap).
+pub fn near(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.len() < 5 || b.len() < 5 || a.len().abs_diff(b.len()) > 4 {
+        return false;
+    }
+    if a.is_ascii() && b.is_ascii() {
+        return one_edit(a.as_bytes(), b.as_bytes());
+    }
+    let x: Vec<char> = a.chars().collect();
+    let y: Vec<char> = b.chars().collect();
+    one_edit(&x, &y)
+}
+
+fn one_edit<T: PartialEq>(x: &[T], y: &[T]) -> bool {
+    if x.len() < 5 || y.len() < 5 || x.len().abs_diff(y.len()) > 1 {
+        return false;
+    }
+    let p = x.iter().zip(y).take_while(|(c, d)| c == d).count();
+    let s = x[p..]
+        .iter()
+        .rev()
+        .zip(y[p..].iter().rev())
+        .take_while(|(c, d)| c == d)
+        .count();
+    let (rx, ry) = (x.len() - p - s, y.len() - p - s);
+    match (rx, ry) {
+        (1, 1) | (1, 0) | (0, 1) => true,
+        (2, 2) => x[p] == y[p + 1] && x[p + 1] == y[p],
+        _ => false,
+    }
+}
+
+/// Whether the word sequence `needle` occurs contiguously in `hay` with every
+/// word [`near`] the needle's (an exact occurrence included).
+pub fn contains_words_near(hay: &[String], needle: &[String]) -> bool {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return false;
+    }
+    hay.windows(needle.len())
+        .any(|w| w.iter().zip(needle).all(|(a, b)| near(a, b)))
 }
 
 #[cfg(test)]
@@ -298,6 +344,38 @@ mod tests {
         assert!(delatex("}").is_err());
         let deep = "{".repeat(100) + &"}".repeat(100);
         assert!(delatex(&deep).is_err());
+    }
+
+    #[test]
+    fn near_allows_one_edit_in_long_words() {
+        assert!(near("convolution", "convoluton"));
+        assert!(near("transpos", "transpon"));
+        assert!(near("transpose", "tarnspose"));
+        assert!(near("kernel", "kernels"));
+        assert!(!near("conv", "cons"));
+        assert!(!near("convolution", "convolutoin x"));
+        assert!(!near("transposed", "transformed"));
+        let hay = words("a transposd convolution");
+        assert!(contains_words_near(&hay, &words("transposed convolution")));
+        assert!(!contains_words_near(&hay, &words("inverse convolution")));
+    }
+
+    #[test]
+    fn stemming_never_splits_a_character() {
+        // U+2082 is E2 82 82: two equal trailing bytes.
+        assert_eq!(words("a\u{2082}\u{2082}ed"), vec!["a\u{2082}\u{2082}"]);
+        assert_eq!(
+            words("\u{2082}\u{2082}\u{2082}ing"),
+            vec!["\u{2082}\u{2082}\u{2082}"]
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn words_never_panic(s in "\\PC{0,40}(ed|ing|ies|es|s)?") {
+            let w = words(&s);
+            proptest::prop_assert!(w.iter().all(|x| !x.is_empty()));
+        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ use super::text;
 pub const MAX_PARTS: usize = 100;
 /// Most rules, options, groups or phrases in one list.
 pub const MAX_LIST: usize = 200;
+/// Most phrases (including partial synonyms) in one concepts part.
+pub const MAX_PHRASES: usize = 500;
 /// Largest `max_points` of a part.
 pub const MAX_POINTS: f64 = 1000.0;
 
@@ -105,13 +107,12 @@ impl Rubric {
                     AnswerSpec::Shape(_) | AnswerSpec::WeightShape(_)
                 );
                 match &d.when {
-                    DeductionCondition::Scalar => {
-                        if !matches!(&part.answer, AnswerSpec::Shape(s) if s.scalar_shorthand) {
-                            v.push(RubricProblem::new(
-                                format!("{ptr}/when"),
-                                "'scalar' needs a shape answer with scalar_shorthand: true",
-                            ));
-                        }
+                    DeductionCondition::Scalar if !matches!(&part.answer, AnswerSpec::Shape(s) if s.scalar_shorthand) =>
+                    {
+                        v.push(RubricProblem::new(
+                            format!("{ptr}/when"),
+                            "'scalar' needs a shape answer with scalar_shorthand: true",
+                        ));
                     }
                     DeductionCondition::Rank { .. } if !shape_like => {
                         v.push(RubricProblem::new(
@@ -119,13 +120,14 @@ impl Rubric {
                             "'rank' applies to shape and weight_shape answers",
                         ));
                     }
-                    DeductionCondition::Contains { phrases } => {
-                        if phrases.is_empty() || phrases.iter().any(|p| text::words(p).is_empty()) {
-                            v.push(RubricProblem::new(
-                                format!("{ptr}/when/phrases"),
-                                "give at least one phrase, each with a word in it",
-                            ));
-                        }
+                    DeductionCondition::Contains { phrases }
+                        if phrases.is_empty()
+                            || phrases.iter().any(|p| text::words(p).is_empty()) =>
+                    {
+                        v.push(RubricProblem::new(
+                            format!("{ptr}/when/phrases"),
+                            "give at least one phrase, each with a word in it",
+                        ));
                     }
                     _ => {}
                 }
@@ -187,7 +189,7 @@ impl Rubric {
                 }
                 if let Some(pl) = &ft.plausible
                     && let (Some(lo), Some(hi)) = (pl.min, pl.max)
-                    && !(lo <= hi)
+                    && lo > hi
                 {
                     v.push(RubricProblem::new(
                         format!("{ptr}/plausible"),
@@ -350,6 +352,17 @@ fn validate_answer(a: &AnswerSpec, max: f64, ptr: &str, v: &mut Vec<RubricProble
                     "give 1 to 200 groups",
                 ));
             }
+            let phrases: usize = c
+                .groups
+                .iter()
+                .map(|g| g.phrases.len() + g.partial.iter().map(|p| p.phrases.len()).sum::<usize>())
+                .sum();
+            if phrases > MAX_PHRASES {
+                v.push(RubricProblem::new(
+                    format!("{ptr}/groups"),
+                    format!("at most {MAX_PHRASES} phrases in all groups of a part"),
+                ));
+            }
             let mut seen = BTreeSet::new();
             for (j, g) in c.groups.iter().enumerate() {
                 let gp = format!("{ptr}/groups/{j}");
@@ -375,6 +388,14 @@ fn validate_answer(a: &AnswerSpec, max: f64, ptr: &str, v: &mut Vec<RubricProble
                             "a phrase needs at least one word",
                         ));
                     }
+                }
+                if let Some(m) = g.misspelled
+                    && (g.points < 0.0 || !(m.is_finite() && m > 0.0 && m <= g.points))
+                {
+                    v.push(RubricProblem::new(
+                        format!("{gp}/misspelled"),
+                        "misspelled points are above 0 and at most the (positive) group's points",
+                    ));
                 }
                 for (k, p) in g.partial.iter().enumerate() {
                     let pp = format!("{gp}/partial/{k}");

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::{now, Store};
+use super::{Store, now};
 
 /// What a key may do. `admin` manages keys and everything else; `instructor`
 /// writes rubrics and reads everything; `grader` (an LMS integration) submits
@@ -143,19 +143,20 @@ impl Store {
         if count > 0 {
             return Ok(None);
         }
-        self.create_key(Role::Admin, "bootstrap admin key").await.map(Some)
+        self.create_key(Role::Admin, "bootstrap admin key")
+            .await
+            .map(Some)
     }
 
     /// The principal of a clear key, if the key exists and is not revoked.
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, key: &str) -> anyhow::Result<Option<Principal>> {
-        let row = sqlx::query(
-            "SELECT id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash_key(key))
-        .fetch_optional(self.pool())
-        .await
-        .context("cannot look up API key")?;
+        let row =
+            sqlx::query("SELECT id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                .bind(hash_key(key))
+                .fetch_optional(self.pool())
+                .await
+                .context("cannot look up API key")?;
         let Some(row) = row else { return Ok(None) };
         let role: String = row.try_get("role")?;
         Ok(Some(Principal {
@@ -180,14 +181,13 @@ impl Store {
     /// Revokes a key; false when no such (unrevoked) key exists.
     #[tracing::instrument(skip(self))]
     pub async fn revoke_key(&self, id: &str) -> anyhow::Result<bool> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now())
-        .bind(id)
-        .execute(self.pool())
-        .await
-        .context("cannot revoke API key")?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now())
+                .bind(id)
+                .execute(self.pool())
+                .await
+                .context("cannot revoke API key")?;
         Ok(done.rows_affected() == 1)
     }
 }

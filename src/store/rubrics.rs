@@ -4,7 +4,7 @@ use anyhow::Context;
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{now, Store};
+use super::{Store, now};
 
 /// One stored version of a rubric.
 #[derive(Debug, Clone)]
@@ -59,10 +59,17 @@ fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<RubricVersi
 impl Store {
     /// Stores a new rubric as version 1.
     #[tracing::instrument(skip(self, new), fields(title = new.title))]
-    pub async fn create_rubric(&self, new: NewRubricVersion<'_>) -> anyhow::Result<RubricVersionRecord> {
+    pub async fn create_rubric(
+        &self,
+        new: NewRubricVersion<'_>,
+    ) -> anyhow::Result<RubricVersionRecord> {
         let id = uuid::Uuid::now_v7().to_string();
         let at = now();
-        let mut tx = self.pool().begin().await.context("cannot begin transaction")?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .context("cannot begin transaction")?;
         sqlx::query(
             "INSERT INTO rubrics (id, title, latest_version, created_at, updated_at, created_by) \
              VALUES ($1, $2, 1, $3, $3, $4)",
@@ -87,7 +94,11 @@ impl Store {
         new: NewRubricVersion<'_>,
     ) -> anyhow::Result<Option<RubricVersionRecord>> {
         let at = now();
-        let mut tx = self.pool().begin().await.context("cannot begin transaction")?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .context("cannot begin transaction")?;
         // Bump first: the UPDATE takes the write lock, so concurrent editors
         // get consecutive versions instead of a conflict.
         let version: Option<i64> = sqlx::query_scalar(

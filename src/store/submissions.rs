@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{now, Store};
+use super::{Store, now};
 
 /// `SELECT <every column> FROM submissions <rest>`, as a static string.
 macro_rules! select_submissions {
@@ -322,12 +322,15 @@ impl Store {
 
     /// Every submission of a rubric, in creation order.
     #[tracing::instrument(skip(self))]
-    pub async fn submissions_of_rubric(&self, rubric_id: &str) -> anyhow::Result<Vec<SubmissionRecord>> {
+    pub async fn submissions_of_rubric(
+        &self,
+        rubric_id: &str,
+    ) -> anyhow::Result<Vec<SubmissionRecord>> {
         let rows = sqlx::query(select_submissions!("WHERE rubric_id = $1 ORDER BY id"))
-        .bind(rubric_id)
-        .fetch_all(self.pool())
-        .await
-        .context("cannot load the submissions of a rubric")?;
+            .bind(rubric_id)
+            .fetch_all(self.pool())
+            .await
+            .context("cannot load the submissions of a rubric")?;
         rows.iter().map(from_row).collect()
     }
 
@@ -335,7 +338,11 @@ impl Store {
     #[tracing::instrument(skip(self, regrades), fields(count = regrades.len()))]
     pub async fn apply_regrades(&self, regrades: &[Regrade], actor: &str) -> anyhow::Result<()> {
         let at = now();
-        let mut tx = self.pool().begin().await.context("cannot begin transaction")?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .context("cannot begin transaction")?;
         for r in regrades {
             sqlx::query(
                 "INSERT INTO grade_changes (id, submission_id, reason, old_version, new_version, \
@@ -373,7 +380,10 @@ impl Store {
 
     /// The audit log of a submission's grades, oldest first.
     #[tracing::instrument(skip(self))]
-    pub async fn grade_changes(&self, submission_id: &str) -> anyhow::Result<Vec<GradeChangeRecord>> {
+    pub async fn grade_changes(
+        &self,
+        submission_id: &str,
+    ) -> anyhow::Result<Vec<GradeChangeRecord>> {
         let rows = sqlx::query(
             "SELECT id, submission_id, reason, old_version, new_version, old_score, new_score, actor, \
                  changed_at FROM grade_changes WHERE submission_id = $1 ORDER BY changed_at, id",

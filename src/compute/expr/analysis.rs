@@ -1,7 +1,9 @@
 //! The calculus endpoint: values, exact gradients and Hessians at points,
 //! symbolic derivatives, classification of points (eigenvalues by the Jacobi
 //! method plus Sylvester's leading principal minors as worked steps),
-//! critical points of separable polynomials, and computation graphs.
+//! critical points of polynomial functions whose gradient equations separate
+//! (or, with two variables, reduce to one polynomial by eliminating a
+//! linearly occurring variable), and computation graphs.
 
 use std::collections::BTreeMap;
 
@@ -56,9 +58,12 @@ pub struct CalculusRequest {
     /// adjoints) at each point. Default: false.
     #[serde(default)]
     pub graph: bool,
-    /// Solve grad f = 0 when every partial derivative is a polynomial in its
-    /// own variable only (e.g. `x^4 - 32x^2 + y^4 - 18y^2`), and classify every
-    /// critical point found. Default: false.
+    /// Solve grad f = 0 and classify every critical point found. Solved
+    /// exactly when every partial derivative is a polynomial in its own
+    /// variable only (e.g. `x^4 - 32x^2 + y^4 - 18y^2`: 9 points), or, for two
+    /// variables, when one equation is linear in one variable with a constant
+    /// coefficient (e.g. `x^3 + y^3 - 3xy`: y = x^2, then 3x^4 - 3x = 0).
+    /// Otherwise the report says why it was not solved. Default: false.
     #[serde(default)]
     pub critical_points: bool,
     /// Relative tolerance for "the gradient is zero" and "an eigenvalue is
@@ -115,10 +120,10 @@ pub enum Classification {
 impl Classification {
     fn describe(self) -> &'static str {
         match self {
-            Classification::LocalMinimum => "local minimum",
-            Classification::LocalMaximum => "local maximum",
-            Classification::SaddlePoint => "saddle point",
-            Classification::Degenerate => "degenerate critical point (test inconclusive)",
+            Classification::LocalMinimum => "a local minimum",
+            Classification::LocalMaximum => "a local maximum",
+            Classification::SaddlePoint => "a saddle point",
+            Classification::Degenerate => "a degenerate critical point (test inconclusive)",
             Classification::NotCritical => "not a critical point",
         }
     }
@@ -545,8 +550,8 @@ fn analyse_point(
             }
         };
         steps.push(Step::new(
-            format!("({at}) is a {}: {why}", c.describe()),
-            format!("({at})\\ \\text{{is a {}: {why}}}", c.describe()),
+            format!("({at}) is {}: {why}", c.describe()),
+            format!("({at})\\ \\text{{is {}: {why}}}", c.describe()),
         ));
         hessian = Some(h);
         eigenvalues = Some(eig);
@@ -577,41 +582,58 @@ fn analyse_point(
     })
 }
 
-fn critical_points(sym: &Symbolic, tol: f64) -> ComputeResult<CriticalPointsReport> {
-    let unsolved = |note: String| CriticalPointsReport {
-        solved: false,
-        note,
-        points: Vec::new(),
-        steps: Vec::new(),
-    };
-    if sym.vars.is_empty() {
-        return Ok(unsolved("the function has no variables".into()));
+/// Replaces every occurrence of the variable `name` by `with`.
+fn replace_var(e: &Expr, name: &str, with: &Expr) -> Expr {
+    let r = |t: &Expr| replace_var(t, name, with);
+    match e {
+        Expr::Var(v) if v == name => with.clone(),
+        Expr::Num(_) | Expr::Const(_) | Expr::Var(_) => e.clone(),
+        Expr::Add(ts) => Expr::Add(ts.iter().map(r).collect()),
+        Expr::Mul { num, den } => Expr::Mul {
+            num: num.iter().map(r).collect(),
+            den: den.iter().map(r).collect(),
+        },
+        Expr::Neg(a) => Expr::Neg(Box::new(r(a))),
+        Expr::Pow(a, b) => Expr::Pow(Box::new(r(a)), Box::new(r(b))),
+        Expr::Call(f, args) => Expr::Call(*f, args.iter().map(r).collect()),
     }
+}
+
+fn roots_text(roots: &[f64]) -> String {
+    roots
+        .iter()
+        .map(|r| fmt_num(*r))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why grad f = 0 was not solved, or its solutions with the working.
+type Solutions = Result<(Vec<BTreeMap<String, f64>>, Vec<Step>, String), String>;
+
+/// Every partial derivative a polynomial in its own variable only: one
+/// univariate equation per variable, all combinations of the roots.
+fn solve_separable(sym: &Symbolic) -> Solutions {
     let mut steps = Vec::new();
     let mut root_sets: Vec<Vec<f64>> = Vec::new();
     for (g, v) in sym.grad.iter().zip(&sym.vars) {
         if let Some(other) = g.variables().into_iter().find(|w| w != v) {
-            return Ok(unsolved(format!(
-                "df/d{v} = {g} also depends on `{other}`: the equations do not separate, so they are not solved"
-            )));
+            return Err(format!(
+                "df/d{v} = {g} also depends on `{other}`: the equations do not separate"
+            ));
         }
         let Some(p) = poly::to_poly(g, v) else {
-            return Ok(unsolved(format!(
-                "df/d{v} = {g} is not a polynomial in {v} (degree <= {}), so it is not solved",
+            return Err(format!(
+                "df/d{v} = {g} is not a polynomial in {v} (degree <= {})",
                 poly::MAX_DEGREE
-            )));
+            ));
         };
         if poly::is_zero(&p) {
-            return Ok(unsolved(format!(
+            return Err(format!(
                 "df/d{v} = 0 for every {v}: the critical points are not isolated"
-            )));
+            ));
         }
         let roots = poly::real_roots(&p);
-        let list = roots
-            .iter()
-            .map(|r| fmt_num(*r))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = roots_text(&roots);
         let var_tex = Expr::var(v).to_latex();
         steps.push(Step::new(
             format!("df/d{v} = {g} = 0  =>  {v} in {{{list}}}"),
@@ -624,15 +646,11 @@ fn critical_points(sym: &Symbolic, tol: f64) -> ComputeResult<CriticalPointsRepo
     }
     let total = root_sets
         .iter()
-        .try_fold(1usize, |acc, r| acc.checked_mul(r.len()));
-    let total = match total {
-        Some(t) if t <= MAX_CRITICAL_POINTS => t,
-        _ => {
-            return Ok(unsolved(format!(
-                "more than {MAX_CRITICAL_POINTS} critical points; not enumerated"
-            )));
-        }
-    };
+        .try_fold(1usize, |acc, r| acc.checked_mul(r.len()))
+        .filter(|t| *t <= MAX_CRITICAL_POINTS)
+        .ok_or_else(|| {
+            format!("more than {MAX_CRITICAL_POINTS} critical points; not enumerated")
+        })?;
     steps.push(Step::new(
         format!("every combination is a critical point: {total} in all"),
         format!("\\text{{every combination is a critical point: {total} in all}}"),
@@ -643,16 +661,136 @@ fn critical_points(sym: &Symbolic, tol: f64) -> ComputeResult<CriticalPointsRepo
         let mut point = BTreeMap::new();
         for (v, roots) in sym.vars.iter().zip(&root_sets).rev() {
             let n = roots.len().max(1);
-            let r = roots.get(rem % n).copied().unwrap_or(0.0);
+            point.insert(v.clone(), roots.get(rem % n).copied().unwrap_or(0.0));
             rem /= n;
-            point.insert(v.clone(), r);
         }
-        let report = analyse_point(sym, &point, idx, false, tol).map_err(|e| {
+        points.push(point);
+    }
+    Ok((
+        points,
+        steps,
+        "each partial derivative is a polynomial in its own variable only, so grad f = 0 separates into one equation per variable, solved exactly for its real roots".into(),
+    ))
+}
+
+/// Two variables where one equation is linear in one variable with a
+/// constant coefficient (`3x^2 - 3y = 0` gives `y = x^2`): solve it for that
+/// variable, substitute into the other equation, solve the resulting
+/// polynomial for its real roots and substitute back.
+fn solve_by_elimination(sym: &Symbolic) -> Solutions {
+    let (Some(a), Some(b), 2) = (sym.vars.first(), sym.vars.get(1), sym.vars.len()) else {
+        return Err("elimination is only tried for two variables".into());
+    };
+    let (Some(ga), Some(gb)) = (sym.grad.first(), sym.grad.get(1)) else {
+        return Err("missing gradient".into());
+    };
+    for (wrt, g, other_wrt, other_g) in [(a, ga, b, gb), (b, gb, a, ga)] {
+        for (v, u) in [(a, b), (b, a)] {
+            let Ok(c) = g.derivative(v) else { continue };
+            if !c.is_constant()
+                || c.eval(&|_| None).is_ok_and(|c| c == 0.0)
+                || c.eval(&|_| None).is_err()
+            {
+                continue;
+            }
+            let rest = replace_var(g, v, &Expr::Num(0.0)).simplified();
+            let sol = Expr::Mul {
+                num: vec![Expr::Neg(Box::new(rest))],
+                den: vec![c],
+            }
+            .simplified();
+            if sol.depends_on(v) {
+                continue;
+            }
+            let h = replace_var(other_g, v, &sol).simplified();
+            if h.variables().iter().any(|w| w != u) {
+                continue;
+            }
+            let Some(p) = poly::to_poly(&h, u) else {
+                continue;
+            };
+            if poly::is_zero(&p) {
+                return Err(format!(
+                    "after substituting {v} = {sol}, df/d{other_wrt} = 0 for every {u}: the critical points are not isolated"
+                ));
+            }
+            let roots = poly::real_roots(&p);
+            let (vt, ut) = (Expr::var(v).to_latex(), Expr::var(u).to_latex());
+            let mut steps = vec![
+                Step::new(
+                    format!("df/d{wrt} = {g} = 0  =>  {v} = {sol}"),
+                    format!(
+                        "\\frac{{\\partial f}}{{\\partial {}}} = {} = 0 \\Rightarrow {vt} = {}",
+                        Expr::var(wrt).to_latex(),
+                        g.to_latex(),
+                        sol.to_latex()
+                    ),
+                ),
+                Step::new(
+                    format!(
+                        "substitute into df/d{other_wrt} = {other_g}: {h} = 0  =>  {u} in {{{}}}",
+                        roots_text(&roots)
+                    ),
+                    format!(
+                        "{} = 0 \\Rightarrow {ut} \\in \\{{{}\\}}",
+                        h.to_latex(),
+                        roots_text(&roots)
+                    ),
+                ),
+            ];
+            let mut points = Vec::with_capacity(roots.len());
+            for r in &roots {
+                let at = |n: &str| (n == u.as_str()).then_some(*r);
+                let Ok(vv) = sol.eval(&at) else {
+                    return Err(format!("{v} = {sol} is undefined at {u} = {}", fmt_num(*r)));
+                };
+                steps.push(Step::new(
+                    format!("{u} = {}  =>  {v} = {}", fmt_num(*r), fmt_num(vv)),
+                    format!("{ut} = {} \\Rightarrow {vt} = {}", fmt_num(*r), fmt_num(vv)),
+                ));
+                points.push([(u.clone(), *r), (v.clone(), vv)].into_iter().collect());
+            }
+            return Ok((
+                points,
+                steps,
+                format!(
+                    "df/d{wrt} = 0 is linear in {v}; solving it for {v} and substituting leaves one polynomial equation in {u}, solved exactly for its real roots"
+                ),
+            ));
+        }
+    }
+    Err("no equation is linear in a variable with a constant coefficient".into())
+}
+
+fn critical_points(sym: &Symbolic, tol: f64) -> ComputeResult<CriticalPointsReport> {
+    let unsolved = |note: String| CriticalPointsReport {
+        solved: false,
+        note,
+        points: Vec::new(),
+        steps: Vec::new(),
+    };
+    if sym.vars.is_empty() {
+        return Ok(unsolved("the function has no variables".into()));
+    }
+    let (list, steps, note) = match solve_separable(sym) {
+        Ok(found) => found,
+        Err(why) => match solve_by_elimination(sym) {
+            Ok(found) => found,
+            Err(why2) => {
+                return Ok(unsolved(format!(
+                    "not solved: {why}; {why2} (only separable equations and two-variable systems with one linear equation are solved)"
+                )));
+            }
+        },
+    };
+    let mut points = Vec::with_capacity(list.len());
+    for (idx, point) in list.iter().enumerate() {
+        let report = analyse_point(sym, point, idx, false, tol).map_err(|e| {
             ComputeError::new(
                 "/expression",
                 format!(
                     "at the critical point ({}): {}",
-                    point_text(&sym.vars, &point),
+                    point_text(&sym.vars, point),
                     e.message
                 ),
             )
@@ -661,10 +799,47 @@ fn critical_points(sym: &Symbolic, tol: f64) -> ComputeResult<CriticalPointsRepo
     }
     Ok(CriticalPointsReport {
         solved: true,
-        note: "each partial derivative is a polynomial in its own variable only, so grad f = 0 separates into one equation per variable, solved exactly for its real roots".into(),
+        note,
         points,
         steps,
     })
+}
+
+/// `df/dv = d(t1)/dv + d(t2)/dv + ... = t1' + t2' + ...`: the sum rule
+/// applied term by term, as a worked step.
+fn term_by_term(terms: &[Expr], v: &str, vt: &str, budget: &mut usize) -> ComputeResult<Step> {
+    let (mut sym, mut sym_tex, mut parts, mut parts_tex) =
+        (String::new(), String::new(), String::new(), String::new());
+    for (k, t) in terms.iter().enumerate() {
+        let (negative, inner) = match t {
+            Expr::Neg(inner) => (true, &**inner),
+            t => (false, t),
+        };
+        let sign = match (k, negative) {
+            (0, false) => "",
+            (0, true) => "-",
+            (_, false) => " + ",
+            (_, true) => " - ",
+        };
+        let d = inner.derivative_within(v, budget).map_err(diff_error)?;
+        let wrap = matches!(d, Expr::Add(_)) || d.to_string().starts_with('-');
+        let (dt, dx) = if wrap {
+            (format!("({d})"), format!("\\left({}\\right)", d.to_latex()))
+        } else {
+            (d.to_string(), d.to_latex())
+        };
+        sym.push_str(&format!("{sign}d({inner})/d{v}"));
+        sym_tex.push_str(&format!(
+            "{sign}\\frac{{\\partial}}{{\\partial {vt}}}\\left({}\\right)",
+            inner.to_latex()
+        ));
+        parts.push_str(&format!("{sign}{dt}"));
+        parts_tex.push_str(&format!("{sign}{dx}"));
+    }
+    Ok(Step::new(
+        format!("df/d{v} = {sym} = {parts}"),
+        format!("\\frac{{\\partial f}}{{\\partial {vt}}} = {sym_tex} = {parts_tex}"),
+    ))
 }
 
 /// Answers a [`CalculusRequest`].
@@ -702,8 +877,15 @@ pub fn calculus(req: &CalculusRequest, limits: &Limits) -> ComputeResult<Calculu
     let mut grad = Vec::with_capacity(vars.len());
     let mut gradient = Vec::with_capacity(vars.len());
     for v in &vars {
-        let g = simple.derivative_within(v, &mut budget).map_err(diff_error)?;
+        let g = simple
+            .derivative_within(v, &mut budget)
+            .map_err(diff_error)?;
         let vt = Expr::var(v).to_latex();
+        if let Expr::Add(terms) = &simple
+            && terms.len() <= 12
+        {
+            steps.push(term_by_term(terms, v, &vt, &mut budget)?);
+        }
         steps.push(Step::new(
             format!("df/d{v} = {g}"),
             format!("\\frac{{\\partial f}}{{\\partial {vt}}} = {}", g.to_latex()),
@@ -899,12 +1081,16 @@ mod tests {
             rep.points[0].classification,
             Some(Classification::SaddlePoint)
         );
-        let mut r = req("x*y + x^2", &[]);
+        let mut r = req("x*y*sin(x) + y^2*x", &[]);
         r.critical_points = true;
         let cp = run(&r)
             .critical_points
             .unwrap_or_else(|| panic!("no report"));
-        assert!(!cp.solved && cp.note.contains("do not separate"));
+        assert!(
+            !cp.solved && cp.note.contains("do not separate"),
+            "{}",
+            cp.note
+        );
     }
 
     #[test]
@@ -932,6 +1118,66 @@ mod tests {
         let mut r = req("x", &[]);
         r.tolerance = -1.0;
         assert_eq!(err(&r).pointer, "/tolerance");
+    }
+
+    #[test]
+    fn two_variable_systems_by_elimination() {
+        // f = x^3 + y^3 - 3xy: y = x^2 from df/dx = 0, then 3x^4 - 3x = 0.
+        let mut r = req("x^3 + y^3 - 3x y", &[]);
+        r.critical_points = true;
+        let cp = run(&r)
+            .critical_points
+            .unwrap_or_else(|| panic!("no report"));
+        assert!(cp.solved, "{}", cp.note);
+        let found: Vec<(Vec<f64>, Option<Classification>)> = cp
+            .points
+            .iter()
+            .map(|p| (p.point.values().copied().collect(), p.classification))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (vec![0.0, 0.0], Some(Classification::SaddlePoint)),
+                (vec![1.0, 1.0], Some(Classification::LocalMinimum)),
+            ]
+        );
+        assert!(
+            cp.steps[0].text.contains("=>  y = x^2"),
+            "{}",
+            cp.steps[0].text
+        );
+    }
+
+    #[test]
+    fn constant_functions() {
+        let mut r = req("2 log 2", &[&[]]);
+        r.graph = true;
+        let rep = run(&r);
+        assert!(rep.variables.is_empty());
+        let p = &rep.points[0];
+        assert!((p.value - 2.0 * 2f64.ln()).abs() < 1e-15);
+        assert_eq!(p.classification, Some(Classification::Degenerate));
+        let ops: Vec<String> = p
+            .graph
+            .as_ref()
+            .map(|g| g.nodes.iter().map(|n| n.op.clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(ops, ["const"]);
+    }
+
+    #[test]
+    fn worked_steps_read_like_an_exam_solution() {
+        let rep = run(&req("x^4 - 32x^2", &[&[("x", -1.0)]]));
+        let texts: Vec<&str> = rep.steps.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts[1], "df/dx = d(x^4)/dx - d(32*x^2)/dx = 4*x^3 - 64*x");
+        let p: Vec<&str> = rep.points[0]
+            .steps
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(p[0], "f(-1) = (-1)^4 - 32*(-1)^2 = -31");
+        assert_eq!(p[1], "df/dx(-1) = 4*(-1)^3 - 64*(-1) = 60");
+        assert!(rep.steps.iter().all(|s| !s.latex.is_empty()));
     }
 
     #[test]

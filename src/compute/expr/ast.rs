@@ -106,16 +106,23 @@ impl Func {
         }
     }
 
-    /// Looks a function up by any of its accepted names (case-sensitive,
-    /// plus the aliases `log` = `ln`, `σ` = `sigmoid`, `heaviside` = `step`).
+    /// Looks a function up by any of its accepted names, ignoring ASCII case
+    /// (`ReLU`, `Sigmoid`), plus the aliases `log` = `ln`, `σ` = `sigmoid`,
+    /// `heaviside` = `step`, `sgn` = `sign`.
     pub fn from_name(name: &str) -> Option<Func> {
-        match name {
-            "log" => return Some(Func::Ln),
-            "σ" => return Some(Func::Sigmoid),
-            "heaviside" => return Some(Func::Step),
-            _ => {}
+        if name == "σ" {
+            return Some(Func::Sigmoid);
         }
-        Func::ALL.into_iter().find(|f| f.name() == name)
+        if name.len() > 10 || !name.is_ascii() {
+            return None;
+        }
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "log" => Some(Func::Ln),
+            "heaviside" => Some(Func::Step),
+            "sgn" => Some(Func::Sign),
+            l => Func::ALL.into_iter().find(|f| f.name() == l),
+        }
     }
 
     /// Whether the function takes exactly one argument (else: one or more).

@@ -164,6 +164,12 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ExprError> {
                 digits += 1;
                 end = i + d.len_utf8();
             }
+            if !value.is_finite() {
+                return Err(ExprError::new(
+                    start,
+                    format!("superscript exponent at position {start} is too large"),
+                ));
+            }
             if digits == 0 {
                 return Err(ExprError::new(
                     start,

@@ -259,6 +259,7 @@ mod tests {
         assert_eq!(ev("x⁻¹", &[("x", 4.0)]), 0.25);
         assert_eq!(ev("w₁ + w_1", &[("w_1", 2.0)]), 4.0);
         assert!(close(ev("σ(0)", &[]), 0.5));
+        assert_eq!(ev("ReLU(x) + Sigmoid(0) + Abs(-1)", &[("x", 2.0)]), 3.5);
         assert!(close(ev("sin²x + cos²x", &[("x", 0.7)]), 1.0));
     }
 
@@ -308,6 +309,12 @@ mod tests {
         assert!(perr("exp + 1").message.contains("needs an argument"));
         assert!(perr("1.2.3").message.contains("malformed"));
         assert!(perr("1e999").message.contains("too large"));
+        assert!(
+            perr(&format!("x{}", "⁹".repeat(400)))
+                .message
+                .contains("too large")
+        );
+        assert!(perr("x⁻").message.contains("superscript minus"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! numbers first in a product and the constant last in a sum.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::ast::{Constant, Expr, Func};
 use super::display::starts_with_minus;
@@ -163,19 +164,22 @@ impl Factors {
 
     /// Merges items with equal bases (adding exponents).
     fn merge(mut self) -> Self {
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut out: Vec<(Expr, Expr)> = Vec::with_capacity(self.items.len());
         for (b, x) in self.items.drain(..) {
-            let key = b.to_string();
-            match index.get(&key) {
-                Some(&i) => {
-                    if let Some(slot) = out.get_mut(i) {
-                        let prev = std::mem::replace(&mut slot.1, Expr::Num(0.0));
-                        slot.1 = add(vec![prev, x]);
-                    }
+            let key = structural_hash([&b]);
+            let bucket = index.entry(key).or_default();
+            let found = bucket
+                .iter()
+                .copied()
+                .find(|&i| out.get(i).is_some_and(|(ob, _)| *ob == b));
+            match found.and_then(|i| out.get_mut(i)) {
+                Some(slot) => {
+                    let prev = std::mem::replace(&mut slot.1, Expr::Num(0.0));
+                    slot.1 = add(vec![prev, x]);
                 }
                 None => {
-                    index.insert(key, out.len());
+                    bucket.push(out.len());
                     out.push((b, x));
                 }
             }
@@ -240,6 +244,56 @@ impl Factors {
     }
 }
 
+/// A hash of the tree shapes and leaves (equal trees hash equally; numbers
+/// by bit pattern with -0 = 0).
+fn structural_hash<'a>(es: impl IntoIterator<Item = &'a Expr>) -> u64 {
+    fn walk(e: &Expr, h: &mut DefaultHasher) {
+        match e {
+            Expr::Num(v) => {
+                0u8.hash(h);
+                (if *v == 0.0 { 0.0f64 } else { *v }).to_bits().hash(h);
+            }
+            Expr::Const(c) => {
+                1u8.hash(h);
+                c.hash(h);
+            }
+            Expr::Var(v) => {
+                2u8.hash(h);
+                v.hash(h);
+            }
+            Expr::Add(ts) => {
+                3u8.hash(h);
+                ts.len().hash(h);
+                ts.iter().for_each(|t| walk(t, h));
+            }
+            Expr::Mul { num, den } => {
+                4u8.hash(h);
+                num.len().hash(h);
+                den.len().hash(h);
+                num.iter().chain(den).for_each(|t| walk(t, h));
+            }
+            Expr::Neg(a) => {
+                5u8.hash(h);
+                walk(a, h);
+            }
+            Expr::Pow(a, b) => {
+                6u8.hash(h);
+                walk(a, h);
+                walk(b, h);
+            }
+            Expr::Call(f, args) => {
+                7u8.hash(h);
+                f.hash(h);
+                args.len().hash(h);
+                args.iter().for_each(|t| walk(t, h));
+            }
+        }
+    }
+    let mut h = DefaultHasher::new();
+    es.into_iter().for_each(|e| walk(e, &mut h));
+    h.finish()
+}
+
 fn raw_pow(b: Expr, x: Expr) -> Expr {
     match x {
         Expr::Num(1.0) => b,
@@ -256,7 +310,7 @@ fn factors_of(e: Expr) -> Factors {
 /// Sum of simplified terms.
 pub(crate) fn add(terms: Vec<Expr>) -> Expr {
     let mut constant = Coef::ZERO;
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut groups: Vec<(Coef, Vec<(Expr, Expr)>)> = Vec::new();
     let mut leftovers = Vec::new();
     let mut flat = Vec::with_capacity(terms.len());
@@ -277,17 +331,17 @@ pub(crate) fn add(terms: Vec<Expr>) -> Expr {
             }
             continue;
         }
-        let key = Factors {
-            coef: Coef::ONE,
-            items: f.items.clone(),
-        }
-        .build()
-        .to_string();
-        match index.get(&key).and_then(|&i| groups.get_mut(i)) {
+        let key = structural_hash(f.items.iter().flat_map(|(b, x)| [b, x]));
+        let bucket = index.entry(key).or_default();
+        let found = bucket
+            .iter()
+            .copied()
+            .find(|&i| groups.get(i).is_some_and(|g| g.1 == f.items));
+        match found.and_then(|i| groups.get_mut(i)) {
             Some(g) if g.0.add(f.coef).is_finite() => g.0 = g.0.add(f.coef),
             Some(_) => leftovers.push(f.build()),
             None => {
-                index.insert(key, groups.len());
+                bucket.push(groups.len());
                 groups.push((f.coef, f.items));
             }
         }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# HTTP load test of POST /v1/submissions (grading + persistence) with wrk:
+# 64 connections, 2 threads, on this machine's loopback only. Reports
+# requests/s and latency percentiles; the numbers go to BENCHMARKS.md.
+#
+# usage: benches/http_load.sh [DURATION_SECONDS]   (needs: wrk, curl, python3)
+#   cargo build --release --bin dlgrade && benches/http_load.sh 20
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-20}
+bin=target/release/dlgrade
+[ -x "$bin" ] || { echo "build first: cargo build --release --bin dlgrade"; exit 1; }
+work=$(mktemp -d)
+port=$((20000 + RANDOM % 20000))
+RUST_LOG=warn "$bin" serve --addr "127.0.0.1:$port" --database-url "sqlite://$work/load.db" \
+  > "$work/stdout" 2> "$work/stderr" &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+admin=$(grep -o 'dlg_[0-9a-f]*' "$work/stdout" | head -n 1)
+base="http://127.0.0.1:$port"
+
+# An 8-part rubric (benches/rubric8.json) and a grader key.
+rubric_id=$(curl -fsS -X POST "$base/v1/rubrics" -H "Authorization: Bearer $admin" \
+  -H 'Content-Type: application/json' --data @benches/rubric8.json | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+grader=$(curl -fsS -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" \
+  -H 'Content-Type: application/json' -d '{"role":"grader"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["key"])')
+
+cat > "$work/submit.lua" <<LUA
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $grader"
+request = function()
+  counter = counter + 1
+  local body = string.format([[{"rubric_id":"$rubric_id","learner_id":"learner-%d-%d","answers":$(python3 -c 'import json;print(json.dumps(json.load(open("benches/rubric8.json"))["tests"][0]["answers"]))')}]], math.random(1, 1000000), counter)
+  return wrk.format(nil, "/v1/submissions", nil, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("requests: %d, errors (non-2xx + socket): %d\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+  for _, p in pairs({50, 90, 99, 99.9}) do
+    io.write(string.format("p%s latency: %.2f ms\n", p, latency:percentile(p) / 1000))
+  end
+  io.write(string.format("submissions/s: %.0f\n", summary.requests / (summary.duration / 1e6)))
+end
+LUA
+wrk -t2 -c64 -d"${duration}s" --latency -s "$work/submit.lua" "$base"
+stored=$(curl -fsS "$base/v1/rubrics/$rubric_id/statistics" -H "Authorization: Bearer $admin" | python3 -c 'import sys,json; print(json.load(sys.stdin)["count"])')
+echo "learners stored: $stored"
