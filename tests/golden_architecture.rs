@@ -199,7 +199,10 @@ fn architecture_matches_frameworks() {
             }
             for (key, val) in checks {
                 if info[key].as_u64() != Some(val) {
-                    failures.push(format!("{name}: torchinfo {key} {} vs dlgrade {val}", info[key]));
+                    failures.push(format!(
+                        "{name}: torchinfo {key} {} vs dlgrade {val}",
+                        info[key]
+                    ));
                 }
             }
         }

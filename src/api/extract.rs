@@ -91,8 +91,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
                 detail: inner.to_string(),
             }],
         })?;
-    let value = serde_path_to_error::deserialize::<_, T>(raw).map_err(|err| {
-        let mut pointer = path_to_pointer(err.path());
+    from_value(raw, "")
+}
+
+/// Deserializes an already parsed JSON value into `T`; errors are 422s whose
+/// pointer (prefixed with `prefix`) names the offending field.
+pub fn from_value<T: DeserializeOwned>(
+    raw: serde_json::Value,
+    prefix: &str,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize::<_, T>(raw).map_err(|err| {
+        let mut pointer = format!("{prefix}{}", path_to_pointer(err.path()));
         let message = err.into_inner().to_string();
         if let Some(field) = named_field(&message) {
             pointer = format!("{pointer}/{}", escape_pointer(field));
@@ -104,8 +113,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
                 detail: message,
             }],
         }
-    })?;
-    Ok(value)
+    })
 }
 
 /// The depth reached if it exceeds `max`, scanning the raw bytes once

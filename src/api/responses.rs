@@ -34,7 +34,7 @@ fn set(codes: &[u16]) -> BTreeMap<String, RefOr<Response>> {
                 413 => "Request body over the configured limit",
                 415 => "Body not sent as application/json",
                 422 => {
-                    "Invalid input: the `errors` list names each field (JSON pointer) and reason"
+                    "Invalid input (body or query parameters): the `errors` list names each field (JSON pointer) and reason"
                 }
                 503 => "Time limit exceeded or database unavailable",
                 _ => "Error",
@@ -56,7 +56,7 @@ impl IntoResponses for ComputeErrors {
 pub struct ReadErrors;
 impl IntoResponses for ReadErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(&[400, 401, 403, 404, 503])
+        set(&[400, 401, 403, 404, 422, 503])
     }
 }
 

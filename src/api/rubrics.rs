@@ -248,10 +248,8 @@ pub(super) async fn load_compiled(
     id: &str,
     version: Option<i64>,
 ) -> Result<(i64, Arc<ResolvedRubric>), ApiError> {
-    if let Some(v) = version {
-        if let Some(hit) = state.rubrics.get(id, v) {
-            return Ok((v, hit));
-        }
+    if let Some(hit) = version.and_then(|v| state.rubrics.get(id, v).map(|hit| (v, hit))) {
+        return Ok(hit);
     }
     let record = state
         .store

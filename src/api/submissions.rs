@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Authors, Readers, Submitters};
 use super::error::{ApiError, Problem};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, from_value};
 use super::responses::{ReadErrors, WriteErrors};
 use super::rubrics::{load_compiled, page_limit};
 use crate::grading::stats::{Statistics, statistics};
@@ -167,7 +167,27 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key))
 }
 
-/// Grades and stores one submission.
+/// Checks what the schema states of a request (ids, attempt, seed).
+fn validate(request: &SubmissionRequest, pointer_prefix: &str) -> Result<(), ApiError> {
+    let at = |field: &str| format!("{pointer_prefix}/{field}");
+    check_id(&at("rubric_id"), &request.rubric_id, "rubric_id")?;
+    check_id(&at("learner_id"), &request.learner_id, "learner_id")?;
+    if request.attempt.is_some_and(|a| a < 1) {
+        return Err(ApiError::unprocessable(
+            at("attempt"),
+            "attempt must be at least 1",
+        ));
+    }
+    if request.variant_seed.is_some_and(|s| s < 0) {
+        return Err(ApiError::unprocessable(
+            at("variant_seed"),
+            "variant_seed must not be negative",
+        ));
+    }
+    Ok(())
+}
+
+/// Grades and stores one (validated) submission.
 async fn submit_one(
     state: &AppState,
     principal: &Principal,
@@ -176,24 +196,6 @@ async fn submit_one(
     pointer_prefix: &str,
 ) -> Result<(StatusCode, SubmissionView), ApiError> {
     let at = |field: &str| format!("{pointer_prefix}/{field}");
-    check_id(&at("rubric_id"), &request.rubric_id, "rubric_id")?;
-    check_id(&at("learner_id"), &request.learner_id, "learner_id")?;
-    if let Some(attempt) = request.attempt {
-        if attempt < 1 {
-            return Err(ApiError::unprocessable(
-                at("attempt"),
-                "attempt must be at least 1",
-            ));
-        }
-    }
-    if let Some(seed) = request.variant_seed {
-        if seed < 0 {
-            return Err(ApiError::unprocessable(
-                at("variant_seed"),
-                "variant_seed must not be negative",
-            ));
-        }
-    }
     let request_hash = key.as_ref().map(|_| {
         let canonical = serde_json::to_vec(&request).unwrap_or_default();
         hex::encode(Sha256::digest(&canonical))
@@ -259,19 +261,47 @@ async fn create_submission(
     ApiJson(request): ApiJson<SubmissionRequest>,
 ) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
     let key = idempotency_key(&headers)?;
+    validate(&request, "")?;
     let (status, view) = submit_one(&state, &auth.principal, request, key, "").await?;
     Ok((status, Json(view)))
 }
 
-/// One submission of a batch, with its own optional idempotency key
-/// (documentation type: items are read field by field, see `create_batch`).
-#[derive(Debug, Clone, ToSchema)]
+/// One submission of a batch: the fields of `SubmissionRequest` plus the
+/// item's own optional idempotency key.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchItem {
-    #[serde(flatten)]
-    pub submission: SubmissionRequest,
+    #[schema(min_length = 1, max_length = 200)]
+    pub rubric_id: String,
+    #[schema(minimum = 1)]
+    pub rubric_version: Option<i64>,
+    #[schema(min_length = 1, max_length = 200)]
+    pub learner_id: String,
+    #[schema(minimum = 1)]
+    pub attempt: Option<i64>,
+    #[schema(minimum = 0)]
+    pub variant_seed: Option<i64>,
+    pub answers: Answers,
+    #[serde(default)]
+    pub options: Option<GradeOptions>,
     /// Idempotency key of this item (as the `Idempotency-Key` header).
     #[schema(min_length = 1, max_length = 200)]
     pub idempotency_key: Option<String>,
+}
+
+impl BatchItem {
+    fn split(self) -> (SubmissionRequest, Option<String>) {
+        let request = SubmissionRequest {
+            rubric_id: self.rubric_id,
+            rubric_version: self.rubric_version,
+            learner_id: self.learner_id,
+            attempt: self.attempt,
+            variant_seed: self.variant_seed,
+            answers: self.answers,
+            options: self.options,
+        };
+        (request, self.idempotency_key)
+    }
 }
 
 /// Many submissions at once.
@@ -305,8 +335,10 @@ pub struct BatchResponse {
     pub failed: usize,
 }
 
-/// Grades and stores many submissions; an error in one item does not fail
-/// the others (each result carries its own status and problem).
+/// Grades and stores many submissions. Items must all have the documented
+/// shape (else 422 naming each bad field, nothing stored); past that, an
+/// error in one item (unknown rubric, reused idempotency key) does not fail
+/// the others: each result carries its own status and problem.
 #[utoipa::path(post, path = "/v1/submissions/batch", operation_id = "createSubmissionBatch",
     tag = "grading",
     request_body(content = BatchRequest, description = "Items have the shape of `BatchItem`"),
@@ -325,37 +357,45 @@ async fn create_batch(
             format!("a batch holds at most {max} submissions (configurable: --max-batch-items)"),
         ));
     }
-    let mut results = Vec::with_capacity(batch.submissions.len());
+    // Phase 1: every item must have the documented shape (a malformed item
+    // is a client bug: the whole batch is refused, naming each bad field).
+    let mut items = Vec::with_capacity(batch.submissions.len());
+    let mut errors = Vec::new();
     for (index, raw) in batch.submissions.into_iter().enumerate() {
-        let prefix = format!("/submissions/{index}");
-        let outcome = async {
-            // Split off the item's idempotency key, then read the rest as a
-            // SubmissionRequest (which refuses unknown fields).
-            let mut raw = raw;
-            let key = match raw
-                .as_object_mut()
-                .and_then(|o| o.remove("idempotency_key"))
-            {
-                None | Some(serde_json::Value::Null) => None,
-                Some(serde_json::Value::String(k)) => {
-                    check_id(&format!("{prefix}/idempotency_key"), &k, "idempotency_key")?;
-                    Some(k)
-                }
-                Some(_) => {
-                    return Err(ApiError::unprocessable(
-                        format!("{prefix}/idempotency_key"),
-                        "idempotency_key must be a string",
-                    ));
-                }
-            };
-            let submission: SubmissionRequest =
-                serde_path_to_error::deserialize(raw).map_err(|e| {
-                    let pointer = format!("{prefix}{}", pointer_of(e.path()));
-                    ApiError::unprocessable(pointer, e.into_inner().to_string())
-                })?;
-            submit_one(&state, &auth.principal, submission, key, &prefix).await
+        match read_item(raw, &format!("/submissions/{index}")) {
+            Ok(item) => items.push(item),
+            Err(ApiError::Unprocessable { errors: mut e, .. }) => errors.append(&mut e),
+            Err(other) => return Err(other),
         }
-        .await;
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Unprocessable {
+            detail: format!(
+                "{} field(s) of the batch are invalid; nothing was stored",
+                errors.len()
+            ),
+            errors,
+        });
+    }
+    // Phase 2: grade and store every item concurrently, so that the writer
+    // commits them together; an item that fails (unknown rubric, reused
+    // idempotency key) fails alone.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, (submission, key)) in items.into_iter().enumerate() {
+        let state = state.clone();
+        let principal = auth.principal.clone();
+        tasks.spawn(async move {
+            let prefix = format!("/submissions/{index}");
+            (
+                index,
+                submit_one(&state, &principal, submission, key, &prefix).await,
+            )
+        });
+    }
+    let mut results = Vec::with_capacity(tasks.len());
+    while let Some(joined) = tasks.join_next().await {
+        let (index, outcome) = joined
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("batch item task failed: {e}")))?;
         results.push(match outcome {
             Ok((status, view)) => BatchItemResult {
                 index,
@@ -372,6 +412,7 @@ async fn create_batch(
             },
         });
     }
+    results.sort_by_key(|r| r.index);
     let succeeded = results.iter().filter(|r| r.submission.is_some()).count();
     let failed = results.len() - succeeded;
     Ok(Json(BatchResponse {
@@ -381,15 +422,18 @@ async fn create_batch(
     }))
 }
 
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    path.iter()
-        .filter_map(|s| match s {
-            Segment::Seq { index } => Some(format!("/{index}")),
-            Segment::Map { key } => Some(format!("/{}", super::extract::escape_pointer(key))),
-            _ => None,
-        })
-        .collect()
+/// Reads and checks one batch item.
+fn read_item(
+    raw: serde_json::Value,
+    prefix: &str,
+) -> Result<(SubmissionRequest, Option<String>), ApiError> {
+    let item: BatchItem = from_value(raw, prefix)?;
+    if let Some(k) = &item.idempotency_key {
+        check_id(&format!("{prefix}/idempotency_key"), k, "idempotency_key")?;
+    }
+    let (submission, key) = item.split();
+    validate(&submission, prefix)?;
+    Ok((submission, key))
 }
 
 /// A grader key sees only what it submitted; other readers see everything.

@@ -262,13 +262,18 @@ fn num_or_frac(x: f64) -> String {
     }
 }
 
+/// A number as a small fraction when one matches, else in decimal.
+fn exact(x: f64) -> String {
+    as_fraction(x).unwrap_or_else(|| fmt_num(x))
+}
+
 fn linear_text(coefs: &[f64], names: &[String], rhs: f64) -> String {
     let mut parts = Vec::new();
     for (c, n) in coefs.iter().zip(names) {
         if *c == 0.0 {
             continue;
         }
-        let mag = fmt_num(c.abs());
+        let mag = exact(c.abs());
         let term = if c.abs() == 1.0 {
             n.clone()
         } else {
@@ -283,7 +288,7 @@ fn linear_text(coefs: &[f64], names: &[String], rhs: f64) -> String {
     if parts.is_empty() {
         parts.push("0".into());
     }
-    format!("{} = {}", parts.join(" "), fmt_num(rhs))
+    format!("{} = {}", parts.join(" "), exact(rhs))
 }
 
 /// Solves for the unknown filter entries.

@@ -386,6 +386,30 @@ pub enum LayerKind {
     Activation(Activation),
     /// SimpleRNN / RNN, LSTM or GRU, optionally bidirectional and stacked.
     Recurrent(Recurrent),
+    /// Zero padding of the spatial axes (Keras `ZeroPadding2D`, PyTorch `ZeroPad2d`).
+    ZeroPad(ZeroPad),
+    /// Upsampling by integer factors or to a size (Keras `UpSampling2D`, PyTorch `Upsample`).
+    Upsample(Upsample),
+}
+
+/// Zero padding layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZeroPad {
+    /// Spatial rank.
+    pub rank: usize,
+    /// `(before, after)` per spatial axis, in axis order (D, H, W).
+    pub pads: Vec<(u64, u64)>,
+}
+
+/// Upsampling layer (no parameters; nearest or bilinear changes values only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upsample {
+    /// Spatial rank from the type name (`UpSampling2D`); `None` = from the input.
+    pub rank: Option<usize>,
+    /// Integer factor per axis (Keras `size`, PyTorch `scale_factor`); one value = every axis.
+    pub factors: Option<Vec<u64>>,
+    /// PyTorch `size`: the output size per axis; one value = every axis.
+    pub output_size: Option<Vec<u64>>,
 }
 
 impl LayerKind {
@@ -411,6 +435,11 @@ impl LayerKind {
             LayerKind::LayerNorm(_) => "LayerNorm".into(),
             LayerKind::Embedding(_) => "Embedding".into(),
             LayerKind::Activation(a) => format!("Activation({})", a.name()),
+            LayerKind::ZeroPad(z) => format!("ZeroPadding{}D", z.rank),
+            LayerKind::Upsample(u) => match u.rank {
+                Some(r) => format!("UpSampling{r}D"),
+                None => "Upsample".into(),
+            },
             LayerKind::Recurrent(r) => {
                 let cell = r.cell.name();
                 if r.bidirectional {
@@ -990,6 +1019,97 @@ impl Layer {
                         center,
                     })
                 }
+                "zeropadding1d" | "zeropadding2d" | "zeropadding3d" => {
+                    let rank = rank_suffix(&ty["zeropadding".len()..]).unwrap_or(2);
+                    let pads = match required(&mut f, &["padding"])? {
+                        x if x.value.is_string() => {
+                            return Err(
+                                x.err("`padding` of a zero-padding layer is a number of pixels")
+                            );
+                        }
+                        x => match x.padding(rank)? {
+                            Padding::Explicit(p) => p,
+                            Padding::Valid | Padding::Same => vec![(0, 0); rank],
+                        },
+                    };
+                    LayerKind::ZeroPad(ZeroPad { rank, pads })
+                }
+                "zeropad1d" | "zeropad2d" | "zeropad3d" | "constantpad1d" | "constantpad2d"
+                | "constantpad3d" => {
+                    let rank = ty
+                        .strip_prefix("zeropad")
+                        .or_else(|| ty.strip_prefix("constantpad"))
+                        .and_then(rank_suffix)
+                        .unwrap_or(2);
+                    f.ignore(&["value"]);
+                    let x = required(&mut f, &["padding"])?;
+                    // PyTorch order: (left, right, top, bottom, front, back), last axis first.
+                    let flat = x
+                        .ints(2 * rank, 0)
+                        .or_else(|_| x.ints(1, 0).map(|v| v.repeat(2 * rank)))?;
+                    let pads = flat
+                        .chunks(2)
+                        .rev()
+                        .map(|c| (c[0], c[c.len() - 1]))
+                        .collect();
+                    LayerKind::ZeroPad(ZeroPad { rank, pads })
+                }
+                "upsampling1d"
+                | "upsampling2d"
+                | "upsampling3d"
+                | "upsample"
+                | "upsamplingnearest2d"
+                | "upsamplingbilinear2d" => {
+                    let rank = rank_suffix(
+                        ty.trim_start_matches("upsamplingnearest")
+                            .trim_start_matches("upsamplingbilinear")
+                            .trim_start_matches("upsampling"),
+                    );
+                    f.ignore(&[
+                        "interpolation",
+                        "mode",
+                        "align_corners",
+                        "recompute_scale_factor",
+                        "data_format",
+                    ]);
+                    let pytorch = ty == "upsample"
+                        || ty.starts_with("upsamplingnearest")
+                        || ty.starts_with("upsamplingbilinear");
+                    let list = |x: &Field| -> ComputeResult<Vec<u64>> {
+                        match x.value.as_array() {
+                            Some(a) => x.ints(a.len(), 1),
+                            None => x.ints(1, 1),
+                        }
+                    };
+                    let (factors, output_size) = if pytorch {
+                        let fac = match f.take(&["scale_factor"])? {
+                            Some(x) if !x.value.is_null() => Some(list(&x)?),
+                            _ => None,
+                        };
+                        let size = match f.take(&["size"])? {
+                            Some(x) if !x.value.is_null() => Some(list(&x)?),
+                            _ => None,
+                        };
+                        (fac, size)
+                    } else {
+                        let fac = match f.take(&["size", "scale_factor"])? {
+                            Some(x) => list(&x)?,
+                            None => vec![2],
+                        };
+                        (Some(fac), None)
+                    };
+                    if factors.is_some() == output_size.is_some() {
+                        return Err(ComputeError::new(
+                            format!("{ptr}/scale_factor"),
+                            "give exactly one of scale_factor and size",
+                        ));
+                    }
+                    LayerKind::Upsample(Upsample {
+                        rank,
+                        factors,
+                        output_size,
+                    })
+                }
                 "embedding" => LayerKind::Embedding(Embedding {
                     input_dim: required(&mut f, &["input_dim", "num_embeddings"])?.pos()?,
                     output_dim: required(&mut f, &["output_dim", "embedding_dim"])?.pos()?,
@@ -1156,6 +1276,10 @@ const LAYER_TYPES: &[&str] = &[
     "LSTM",
     "GRU",
     "Bidirectional",
+    "ZeroPadding2D",
+    "ZeroPad2d",
+    "UpSampling2D",
+    "Upsample",
 ];
 
 /// `1d`, `2d`, `3d` -> the rank.

@@ -370,13 +370,47 @@ async fn batch_items_fail_alone() {
     let rubric = create_rubric(&app, app.admin(), &conv_rubric(2.0)).await;
     let id = rubric["id"].as_str().unwrap();
     let grader = app.create_key("grader").await;
+    // A malformed item refuses the whole batch, naming each bad field.
+    let resp = app
+        .post_json(
+            "/v1/submissions/batch",
+            Some(&grader),
+            &json!({"submissions": [
+                {"rubric_id": id, "learner_id": "a", "answers": {"b": "8x8x5"}},
+                {"rubric_id": id, "learner_id": "b", "answers": {"b": "8x8"}, "oops": 1},
+                {"rubric_id": id, "answers": {}}
+            ]}),
+        )
+        .await;
+    let body = assert_problem(resp, 422).await;
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/submissions/1/oops", "/submissions/2/learner_id"]
+    );
+    let stored: Value = app
+        .get("/v1/submissions", Some(&grader))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        stored["items"].as_array().unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    // Well-formed items fail alone.
     let resp = app
         .post_json(
             "/v1/submissions/batch",
             Some(&grader),
             &json!({"submissions": [
                 {"rubric_id": id, "learner_id": "a", "answers": {"b": "8x8x5"}, "idempotency_key": "k-a"},
-                {"rubric_id": id, "learner_id": "b", "answers": {"b": "8x8"}, "oops": 1},
                 {"rubric_id": "missing", "learner_id": "c", "answers": {}},
                 {"rubric_id": id, "learner_id": "d", "answers": {"b": "8 x 8"}}
             ]}),
@@ -385,20 +419,16 @@ async fn batch_items_fail_alone() {
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["succeeded"], 2);
-    assert_eq!(body["failed"], 2);
+    assert_eq!(body["failed"], 1);
     let results = body["results"].as_array().unwrap();
     assert_eq!(results[0]["status"], 201);
     assert_eq!(results[0]["submission"]["score"], 2.0);
     assert_eq!(results[1]["status"], 422);
     assert_eq!(
         results[1]["problem"]["errors"][0]["pointer"],
-        "/submissions/1/oops"
+        "/submissions/1/rubric_id"
     );
-    assert_eq!(
-        results[2]["problem"]["errors"][0]["pointer"],
-        "/submissions/2/rubric_id"
-    );
-    assert_eq!(results[3]["submission"]["score"], 1.0);
+    assert_eq!(results[2]["submission"]["score"], 1.0);
 }
 
 #[tokio::test]

@@ -162,6 +162,16 @@ def torch_layer(L, x, rf_mode=False):
             cls = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}[r]
         o = g(L, "output_size")
         return cls(tuple(o) if isinstance(o, list) else o)
+    if t.startswith("zeropad") or t.startswith("constantpad"):
+        p = g(L, "padding")
+        cls = {1: nn.ZeroPad1d, 2: nn.ZeroPad2d, 3: nn.ZeroPad3d}[r]
+        return cls(tuple(p) if isinstance(p, list) else p)
+    if t == "upsample":
+        sf = g(L, "scale_factor")
+        size = g(L, "size")
+        return nn.Upsample(size=tuple(size) if isinstance(size, list) else size,
+                           scale_factor=tuple(float(x) for x in sf) if isinstance(sf, list) else sf,
+                           mode=g(L, "mode", default="nearest"))
     if t == "flatten":
         return nn.Flatten(g(L, "start_dim", default=1), g(L, "end_dim", default=-1))
     if t.startswith("dropout"):
@@ -326,6 +336,14 @@ def keras_layer(L):
                ("avg", 2): kl.GlobalAveragePooling2D, ("avg", 3): kl.GlobalAveragePooling3D}[
             ("max" if "max" in t else "avg", r)]
         return cls(keepdims=g(L, "keepdims", default=False))
+    if t.startswith("zeropadding"):
+        p = g(L, "padding")
+        cls = {1: kl.ZeroPadding1D, 2: kl.ZeroPadding2D, 3: kl.ZeroPadding3D}[r]
+        return cls(tuple(tuple(x) if isinstance(x, list) else x for x in p) if isinstance(p, list) else p)
+    if t.startswith("upsampling"):
+        cls = {1: kl.UpSampling1D, 2: kl.UpSampling2D, 3: kl.UpSampling3D}[r]
+        sz = g(L, "size", default=2)
+        return cls(tuple(sz) if isinstance(sz, list) else sz)
     if t == "flatten":
         return kl.Flatten()
     if t.startswith("dropout") or t.startswith("spatialdropout"):
@@ -715,6 +733,29 @@ def sweep_cases():
             case(f"torch_{cell.lower()}_in{f}_h{h}_l{nl}_bi{int(bi)}_b{int(bias)}_seq{int(seq)}", "pytorch",
                  T([6, f], [{"type": cell, "input_size": f, "hidden_size": h, "num_layers": nl,
                              "bidirectional": bi, "bias": bias, "return_sequences": seq}]))
+    # Zero padding and upsampling.
+    for p in (1, [1, 2, 0, 3], [0, 0, 2, 2]):
+        case(f"torch_zeropad2d_{p if isinstance(p, int) else ''.join(map(str, p))}", "pytorch",
+             T([2, 7, 9], [{"type": "ZeroPad2d", "padding": p},
+                           {"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2}]), rf=True)
+    case("torch_zeropad1d", "pytorch", T([2, 9], [{"type": "ZeroPad1d", "padding": [3, 1]},
+                                                  {"type": "MaxPool1d", "kernel_size": 2}]), rf=True)
+    case("torch_resnet_stem_zeropad", "pytorch",
+         T([3, 224, 224], [{"type": "ZeroPad2d", "padding": 3},
+                           {"type": "Conv2d", "out_channels": 64, "kernel_size": 7, "stride": 2, "bias": False},
+                           {"type": "BatchNorm2d"}, {"type": "ReLU"},
+                           {"type": "ZeroPad2d", "padding": 1}, {"type": "MaxPool2d", "kernel_size": 3, "stride": 2}]),
+         rf=True)
+    for (sf, size, mode) in [(2, None, "nearest"), ([2, 3], None, "nearest"), (None, [9, 4], "nearest"),
+                             (2, None, "bilinear")]:
+        L = {"type": "Upsample", "mode": mode}
+        if sf is not None:
+            L["scale_factor"] = sf
+        if size is not None:
+            L["size"] = size
+        case(f"torch_upsample_{sf}_{size}_{mode}".replace(" ", ""), "pytorch",
+             T([3, 5, 6], [L, {"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1}]))
+    case("torch_upsample_1d", "pytorch", T([2, 7], [{"type": "Upsample", "scale_factor": 3}]))
     # Convention: pooling stride defaults to 1 instead of the window.
     case("torch_pool_stride_default_one", "pytorch",
          T([1, 9, 9], [{"type": "MaxPool2d", "kernel_size": 3}, {"type": "AvgPool2d", "kernel_size": 2}],
@@ -858,6 +899,18 @@ def keras_cases():
     case("keras_conv1d_lstm", "keras",
          K([30, 2], [{"type": "Conv1D", "filters": 8, "kernel_size": 5}, {"type": "MaxPooling1D", "pool_size": 2},
                      {"type": "LSTM", "units": 10}, {"type": "Dense", "units": 1}], layout="LC"))
+    for p in (1, [2, 1], [[1, 0], [2, 3]]):
+        case(f"keras_zeropadding2d_{json.dumps(p).replace(' ', '')}", "keras",
+             K([7, 9, 2], [{"type": "ZeroPadding2D", "padding": p}, {"type": "Conv2D", "filters": 3, "kernel_size": 3}]))
+    case("keras_zeropadding1d", "keras", K([10, 2], [{"type": "ZeroPadding1D", "padding": [2, 1]}], layout="LC"))
+    for sz in (2, [2, 3]):
+        case(f"keras_upsampling2d_{json.dumps(sz).replace(' ', '')}", "keras",
+             K([4, 5, 3], [{"type": "UpSampling2D", "size": sz}, {"type": "Conv2D", "filters": 2, "kernel_size": 3,
+                                                                   "padding": "same"}]))
+    case("keras_upsampling1d", "keras", K([6, 2], [{"type": "UpSampling1D", "size": 3}], layout="LC"))
+    case("keras_segmentation_decoder", "keras",
+         K([4, 4, 40], [{"type": "UpSampling2D"}, {"type": "Conv2D", "filters": 20, "kernel_size": 3, "padding": "same"},
+                        {"type": "UpSampling2D"}, {"type": "Conv2D", "filters": 5, "kernel_size": 3, "padding": "same"}]))
     case("keras_frozen_dense", "keras",
          K([6], [{"type": "Dense", "units": 4, "trainable": False}, {"type": "Dense", "units": 2}]))
     case("keras_spelling_mixed_case", "keras",

@@ -12,7 +12,7 @@ use crate::compute::limits::Limits;
 use crate::compute::model::{
     Activation, AdaptivePool, BatchNorm, Cell, Conv, ConvKind, Conventions, Dense, DenseInput,
     Embedding, Flatten, Framework, GlobalPool, Layer, LayerKind, LayerNorm, Layout, MergeMode,
-    Padding, Pool, PoolOp, PoolStrideDefault, Recurrent, SamePadding,
+    Padding, Pool, PoolOp, PoolStrideDefault, Recurrent, SamePadding, Upsample, ZeroPad,
 };
 use crate::compute::steps::Step;
 
@@ -252,6 +252,8 @@ pub(super) fn analyze_layer(
         LayerKind::Embedding(e) => embedding(ctx, e, shape)?,
         LayerKind::Activation(a) => activation(ctx, a, shape),
         LayerKind::Recurrent(r) => recurrent(ctx, r, shape)?,
+        LayerKind::ZeroPad(z) => zero_pad(ctx, z, shape)?,
+        LayerKind::Upsample(u) => upsample(ctx, u, shape)?,
     };
     for d in &calc.output_shape {
         if *d as u128 > ctx.limits.max_tensor_elements as u128 {
@@ -952,6 +954,91 @@ fn adaptive(ctx: &Ctx, a: &AdaptivePool, shape: &[u64]) -> ComputeResult<LayerCa
         RfOp::Irregular((0..a.rank).map(|i| spatial_axis(ctx.layout, i)).collect())
     };
     calc.axis_names = names.to_vec();
+    Ok(calc)
+}
+
+fn zero_pad(ctx: &Ctx, z: &ZeroPad, shape: &[u64]) -> ComputeResult<LayerCalc> {
+    let (c, sp) = split(ctx, shape, z.rank, &format!("ZeroPadding{}D", z.rank))?;
+    let names = axis_names(z.rank);
+    let mut out_sp = Vec::with_capacity(z.rank);
+    let mut rf_axes = Vec::with_capacity(z.rank);
+    let mut steps = Vec::new();
+    for (i, &n) in sp.iter().enumerate() {
+        let (a, b) = z.pads.get(i).copied().unwrap_or((0, 0));
+        let o = ctx.add(ctx.add(n, a)?, b)?;
+        out_sp.push(o);
+        rf_axes.push((spatial_axis(ctx.layout, i), 1, 1, a));
+        let name = names.get(i).copied().unwrap_or("?");
+        ctx.step(&mut steps, || {
+            (
+                format!("{name}: out = {n} + {a} + {b} = {o}"),
+                format!("{name}_{{out}} = {n} + {a} + {b} = {o}"),
+            )
+        });
+    }
+    let out = join(ctx.layout, c, &out_sp);
+    let mut calc = LayerCalc::passthrough(&out);
+    calc.steps = steps;
+    calc.rf = RfOp::Window(rf_axes);
+    calc.axis_names = names.to_vec();
+    Ok(calc)
+}
+
+fn upsample(ctx: &Ctx, u: &Upsample, shape: &[u64]) -> ComputeResult<LayerCalc> {
+    let rank = u.rank.unwrap_or(shape.len().saturating_sub(1));
+    if rank == 0 || rank > 3 {
+        return Err(ctx.err(
+            "type",
+            format!(
+                "Upsample needs a (C, spatial...) input with 1 to 3 spatial axes, got {}",
+                shape_str(shape)
+            ),
+        ));
+    }
+    let (c, sp) = split(ctx, shape, rank, "Upsample")?;
+    let per_axis = |v: &Vec<u64>, field: &str| -> ComputeResult<Vec<u64>> {
+        match v.as_slice() {
+            [x] => Ok(vec![*x; rank]),
+            _ if v.len() == rank => Ok(v.clone()),
+            _ => Err(ctx.err(field, format!("needs 1 or {rank} values, got {}", v.len()))),
+        }
+    };
+    let names = axis_names(rank);
+    let mut steps = Vec::new();
+    let out_sp: Vec<u64> = match (&u.factors, &u.output_size) {
+        (Some(f), _) => {
+            let f = per_axis(f, "scale_factor")?;
+            let mut out = Vec::with_capacity(rank);
+            for (i, (&n, &k)) in sp.iter().zip(&f).enumerate() {
+                let o = ctx.mul(n, k)?;
+                let name = names.get(i).copied().unwrap_or("?");
+                ctx.step(&mut steps, || {
+                    (
+                        format!("{name}: out = {n} * {k} = {o}"),
+                        format!("{name}_{{out}} = {n} \\cdot {k} = {o}"),
+                    )
+                });
+                out.push(o);
+            }
+            out
+        }
+        (None, Some(s)) => per_axis(s, "size")?,
+        (None, None) => sp.clone(),
+    };
+    let out = join(ctx.layout, c, &out_sp);
+    let mut calc = LayerCalc::passthrough(&out);
+    ctx.step(&mut steps, || {
+        (
+            format!(
+                "upsampling: {} -> {}; no parameters",
+                shape_str(shape),
+                shape_str(&out)
+            ),
+            format!("{} \\to {}", tex_shape(shape), tex_shape(&out)),
+        )
+    });
+    calc.steps = steps;
+    calc.rf = RfOp::Irregular((0..rank).map(|i| spatial_axis(ctx.layout, i)).collect());
     Ok(calc)
 }
 

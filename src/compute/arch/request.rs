@@ -60,7 +60,7 @@ pub struct LayerRequest {
     /// GlobalMaxPooling2D, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Flatten, Dropout,
     /// BatchNormalization (BatchNorm2d), LayerNormalization (LayerNorm), Embedding,
     /// Activation, ReLU, Sigmoid, Tanh, Softmax, LeakyReLU, ELU, GELU, SimpleRNN (RNN),
-    /// LSTM, GRU, Bidirectional.
+    /// LSTM, GRU, Bidirectional, ZeroPadding2D (ZeroPad2d), UpSampling2D (Upsample).
     #[serde(rename = "type")]
     pub layer_type: String,
     /// Optional name echoed in the answer.
@@ -90,7 +90,8 @@ pub struct LayerRequest {
     /// Stride (`stride`; convolutions default 1, pooling default the window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strides: Option<IntOrList>,
-    /// Padding (default `"valid"`).
+    /// Padding (default `"valid"`). ZeroPadding: pixels per axis or `[before, after]`
+    /// pairs (PyTorch `ZeroPad2d`: `(left, right, top, bottom)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub padding: Option<PaddingRequest>,
     /// Convolution dilation (`dilation`; default 1).
@@ -178,6 +179,13 @@ pub struct LayerRequest {
     /// Recurrent: declared input features, checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_size: Option<u64>,
+    /// UpSampling: integer factor per axis (Keras `size`; PyTorch `scale_factor`).
+    /// PyTorch `Upsample` reads `size` as the output size instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<IntOrList>,
+    /// PyTorch `Upsample`: integer factor per axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_factor: Option<IntOrList>,
     /// Bidirectional: the wrapped recurrent layer (a layer object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]

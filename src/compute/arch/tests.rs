@@ -197,6 +197,33 @@ fn layer_norm_embedding_dropout() {
 }
 
 #[test]
+fn zero_padding_and_upsampling() {
+    // PyTorch order (left, right, top, bottom).
+    let r = one(
+        json!([2, 7, 9]),
+        json!({"type": "ZeroPad2d", "padding": [1, 2, 0, 3]}),
+    );
+    assert_eq!(r.output_shape, vec![2, 10, 12]);
+    let r = one_keras(
+        json!([7, 9, 2]),
+        json!({"type": "ZeroPadding2D", "padding": [[1, 0], [2, 3]]}),
+    );
+    assert_eq!(r.output_shape, vec![8, 14, 2]);
+    let r = one_keras(
+        json!([4, 5, 3]),
+        json!({"type": "UpSampling2D", "size": [2, 3]}),
+    );
+    assert_eq!(r.output_shape, vec![8, 15, 3]);
+    let r = one(
+        json!([3, 5, 6]),
+        json!({"type": "Upsample", "size": [9, 4]}),
+    );
+    assert_eq!(r.output_shape, vec![3, 9, 4]);
+    let e = err(json!({"input_shape": [3, 5, 6], "layers": [{"type": "Upsample"}]}));
+    assert!(e.message.contains("exactly one"), "{}", e.message);
+}
+
+#[test]
 fn pooling_defaults_and_ceil_mode() {
     let r = one(
         json!([6, 28, 28]),
@@ -262,6 +289,41 @@ fn receptive_fields_of_exam_networks() {
         .clone()
         .unwrap_or_else(|| panic!("no rf"));
     assert_eq!(rf.start, vec![Some(1.5), Some(1.5)]);
+}
+
+#[test]
+fn receptive_field_is_layout_independent() {
+    let layers = json!([
+        {"type": "Conv2D", "filters": 4, "kernel_size": [3, 5], "strides": [1, 2]},
+        {"type": "MaxPooling2D", "pool_size": 2},
+        {"type": "Conv2D", "filters": 4, "kernel_size": 3, "dilation_rate": [2, 1]}
+    ]);
+    let chw = ok(json!({"input_shape": [3, 40, 50], "layers": layers.clone()}));
+    let hwc = ok(json!({"input_shape": [40, 50, 3], "layout": "HWC", "layers": layers}));
+    for (a, b) in chw.layers.iter().zip(&hwc.layers) {
+        assert_eq!(a.receptive_field, b.receptive_field);
+        assert_eq!(a.params, b.params);
+    }
+    let rf = chw.layers[2]
+        .receptive_field
+        .clone()
+        .unwrap_or_else(|| panic!("no rf"));
+    // H: 3 -> 4 -> 4 + 2*2*(3-1) = 12; W: 5 -> 5 + 2 = 7 -> 7 + 4*(3-1) = 15.
+    assert_eq!(rf.size, vec![Some(12), Some(15)]);
+    assert_eq!(rf.jump, vec![Some(2.0), Some(4.0)]);
+}
+
+#[test]
+fn error_pointer_uses_the_request_spelling() {
+    let e =
+        err(json!({"input_shape": [1, 3, 3], "layers": [{"type": "MaxPool2d", "kernel_size": 4}]}));
+    assert_eq!(e.pointer, "/layers/0/kernel_size");
+    let e = err(json!({"input_shape": [3, 3, 1], "layout": "HWC",
+                       "layers": [{"type": "MaxPooling2D", "pool_size": 4}]}));
+    assert_eq!(e.pointer, "/layers/0/pool_size");
+    let e = err(json!({"input_shape": [4, 2], "layers": [
+        {"type": "Bidirectional", "layer": {"type": "LSTM", "hidden_size": 3, "input_size": 5}}]}));
+    assert_eq!(e.pointer, "/layers/0/layer/input_size");
 }
 
 #[test]

@@ -401,13 +401,20 @@ fn weight_grad_impl(g: &ConvGeom, x: &[f64], gy: &[f64], gw: &mut [f64]) {
     let ranges: Vec<(usize, usize)> = (0..g.kw).map(|kj| g.ox_range(kj)).collect();
     let lo_all = ranges.iter().map(|r| r.0).max().unwrap_or(0);
     let hi_all = ranges.iter().map(|r| r.1).min().unwrap_or(0).max(lo_all);
+    let fast3 = g.sw == 1 && g.kw == 3 && hi_all > lo_all;
     let mut acc = vec![0.0f64; g.kw];
+    let row_of = |n: usize, oc: usize, oy: usize| -> &[f64] {
+        let base = (n * g.cout + oc) * plane + oy * g.ow;
+        &gy[base..base + g.ow]
+    };
     for n in 0..g.n {
-        for oc in 0..g.cout {
+        let mut oc = 0;
+        while oc < g.cout {
             let grp = oc / cout_g;
+            // Two output channels of one group at a time share the input loads.
+            let pair = fast3 && oc + 1 < (grp + 1) * cout_g;
             for oy in 0..g.oh {
-                let grow = &gy[(n * g.cout + oc) * plane + oy * g.ow
-                    ..(n * g.cout + oc) * plane + (oy + 1) * g.ow];
+                let grow = row_of(n, oc, oy);
                 for icg in 0..cin_g {
                     let ic = grp * cin_g + icg;
                     for ki in 0..g.kh {
@@ -415,16 +422,35 @@ fn weight_grad_impl(g: &ConvGeom, x: &[f64], gy: &[f64], gw: &mut [f64]) {
                         let rbase = ((n * g.cin + ic) * g.h + iy) * g.w;
                         let in_row = &x[rbase..rbase + g.w];
                         let wbase = ((oc * cin_g + icg) * g.kh + ki) * g.kw;
-                        if g.sw == 1 && g.kw == 3 && hi_all > lo_all {
-                            // interior: three dot products sharing the gy loads
-                            let base = lo_all - g.pad[2];
-                            let s = dot3(&grow[lo_all..hi_all], &in_row[base..], g.dw);
-                            acc.copy_from_slice(&s);
+                        let edges = |grow: &[f64], acc: &mut [f64]| {
                             for (kj, &(lo, hi)) in ranges.iter().enumerate() {
                                 for ox in (lo..lo_all.min(hi)).chain(hi_all.max(lo)..hi) {
                                     acc[kj] += grow[ox] * in_row[ox + kj * g.dw - g.pad[2]];
                                 }
                             }
+                        };
+                        if pair {
+                            let grow2 = row_of(n, oc + 1, oy);
+                            let base = lo_all - g.pad[2];
+                            let [s0, s1] = dot3x2(
+                                &grow[lo_all..hi_all],
+                                &grow2[lo_all..hi_all],
+                                &in_row[base..],
+                                g.dw,
+                            );
+                            let mut a1 = s1;
+                            acc.copy_from_slice(&s0);
+                            edges(grow, &mut acc);
+                            edges(grow2, &mut a1);
+                            let wbase2 = (((oc + 1) * cin_g + icg) * g.kh + ki) * g.kw;
+                            for (gv, a) in gw[wbase2..wbase2 + 3].iter_mut().zip(&a1) {
+                                *gv += a;
+                            }
+                        } else if fast3 {
+                            let base = lo_all - g.pad[2];
+                            let s = dot3(&grow[lo_all..hi_all], &in_row[base..], g.dw);
+                            acc.copy_from_slice(&s);
+                            edges(grow, &mut acc);
                         } else {
                             for (kj, &(lo, hi)) in ranges.iter().enumerate() {
                                 acc[kj] = if lo >= hi {
@@ -447,6 +473,7 @@ fn weight_grad_impl(g: &ConvGeom, x: &[f64], gy: &[f64], gw: &mut [f64]) {
                     }
                 }
             }
+            oc += if pair { 2 } else { 1 };
         }
     }
 }
@@ -462,10 +489,12 @@ fn dot3(a: &[f64], x: &[f64], d: usize) -> [f64; 3] {
     let (x0, x1, x2) = (&x[..n], &x[d..d + n], &x[2 * d..2 * d + n]);
     let mut acc = [[0.0f64; 4]; 3];
     let chunks = n / 4;
-    for c in 0..chunks {
-        let i = c * 4;
-        let av = &a[i..i + 4];
-        let (p0, p1, p2) = (&x0[i..i + 4], &x1[i..i + 4], &x2[i..i + 4]);
+    let lanes = a
+        .chunks_exact(4)
+        .zip(x0.chunks_exact(4))
+        .zip(x1.chunks_exact(4))
+        .zip(x2.chunks_exact(4));
+    for (((av, p0), p1), p2) in lanes {
         for l in 0..4 {
             acc[0][l] += av[l] * p0[l];
             acc[1][l] += av[l] * p1[l];
@@ -480,6 +509,48 @@ fn dot3(a: &[f64], x: &[f64], d: usize) -> [f64; 3] {
         out[0] += a[i] * x0[i];
         out[1] += a[i] * x1[i];
         out[2] += a[i] * x2[i];
+    }
+    out
+}
+
+/// [`dot3`] for two `a` rows at once (two output channels), sharing the `x` loads.
+#[inline(always)]
+fn dot3x2(a: &[f64], b: &[f64], x: &[f64], d: usize) -> [[f64; 3]; 2] {
+    let n = a.len().min(b.len());
+    if x.len() < n + 2 * d {
+        return [[0.0; 3]; 2];
+    }
+    let (a, b) = (&a[..n], &b[..n]);
+    let (x0, x1, x2) = (&x[..n], &x[d..d + n], &x[2 * d..2 * d + n]);
+    let mut acc = [[[0.0f64; 4]; 3]; 2];
+    let lanes = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .zip(x0.chunks_exact(4))
+        .zip(x1.chunks_exact(4))
+        .zip(x2.chunks_exact(4));
+    for ((((av, bv), p0), p1), p2) in lanes {
+        for l in 0..4 {
+            acc[0][0][l] += av[l] * p0[l];
+            acc[0][1][l] += av[l] * p1[l];
+            acc[0][2][l] += av[l] * p2[l];
+            acc[1][0][l] += bv[l] * p0[l];
+            acc[1][1][l] += bv[l] * p1[l];
+            acc[1][2][l] += bv[l] * p2[l];
+        }
+    }
+    let mut out = [[0.0; 3]; 2];
+    for (o, ac) in out.iter_mut().zip(&acc) {
+        for (v, lane) in o.iter_mut().zip(ac) {
+            *v = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+        }
+    }
+    for i in (n / 4) * 4..n {
+        for (o, r) in out.iter_mut().zip([a, b]) {
+            o[0] += r[i] * x0[i];
+            o[1] += r[i] * x1[i];
+            o[2] += r[i] * x2[i];
+        }
     }
     out
 }
