@@ -172,6 +172,12 @@ fn validate(request: &SubmissionRequest, pointer_prefix: &str) -> Result<(), Api
     let at = |field: &str| format!("{pointer_prefix}/{field}");
     check_id(&at("rubric_id"), &request.rubric_id, "rubric_id")?;
     check_id(&at("learner_id"), &request.learner_id, "learner_id")?;
+    if request.rubric_version.is_some_and(|v| v < 1) {
+        return Err(ApiError::unprocessable(
+            at("rubric_version"),
+            "rubric_version must be at least 1",
+        ));
+    }
     if request.attempt.is_some_and(|a| a < 1) {
         return Err(ApiError::unprocessable(
             at("attempt"),

@@ -24,6 +24,22 @@ pub const MAX_UNKNOWNS: usize = 256;
 /// Most equations (known outputs) one request may have.
 pub const MAX_EQUATIONS: usize = 4_096;
 
+/// Most worked-step lines for the equations and the elimination.
+pub const MAX_STEP_LINES: usize = 400;
+/// Most products written out in one equation line.
+const MAX_SHOWN_TERMS: usize = 64;
+/// Most multiply-adds spent setting up the equations.
+const MAX_WORK: usize = 50_000_000;
+
+/// Adds a step unless the cap is reached (the step is only built when kept).
+fn log(steps: &mut Vec<Step>, omitted: &mut usize, make: impl FnOnce() -> Step) {
+    if steps.len() < MAX_STEP_LINES {
+        steps.push(make());
+    } else {
+        *omitted += 1;
+    }
+}
+
 /// Whether the filter slides as is (what deep-learning frameworks compute) or flipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -361,6 +377,8 @@ pub fn solve_filter(req: &FilterSolveRequest, limits: &Limits) -> ComputeResult<
         "O_{ij} = \\sum_{c,a,b} F_{c,a,b}\\, I_{c,\\, i s + a - p,\\, j s + b - p} + b".to_string(),
     )];
     let mut equations = Vec::new();
+    let mut omitted = 0usize;
+    let per_equation = c.saturating_mul(kh).saturating_mul(kw);
     for (r, row) in orows.iter().enumerate() {
         let Value::Array(cells) = row else {
             return Err(err(format!("/outputs/{r}"), "expected a row (array)"));
@@ -389,9 +407,16 @@ pub fn solve_filter(req: &FilterSolveRequest, limits: &Limits) -> ComputeResult<
                     format!("more than {MAX_EQUATIONS} known outputs"),
                 ));
             }
+            if (a.len() + 1).saturating_mul(per_equation.max(n)) > MAX_WORK {
+                return Err(err(
+                    &optr,
+                    format!("the known outputs need more than {MAX_WORK} multiply-adds to set up"),
+                ));
+            }
             let mut coef = vec![0.0; n];
             let mut konst = 0.0;
             let mut shown = Vec::new();
+            let mut n_terms = 0usize;
             for ch in 0..c {
                 for ki in 0..kh {
                     for kj in 0..kw {
@@ -410,11 +435,17 @@ pub fn solve_filter(req: &FilterSolveRequest, limits: &Limits) -> ComputeResult<
                         match fentries[(ch * kh + fi) * kw + fj] {
                             Entry::Known(f) => {
                                 konst += f * xv;
-                                shown.push(format!("{}*{}", paren(f), paren(xv)));
+                                n_terms += 1;
+                                if shown.len() < MAX_SHOWN_TERMS {
+                                    shown.push(format!("{}*{}", paren(f), paren(xv)));
+                                }
                             }
                             Entry::Unknown(k) => {
                                 coef[k] += xv;
-                                shown.push(format!("{}*{}", names[k], paren(xv)));
+                                n_terms += 1;
+                                if shown.len() < MAX_SHOWN_TERMS {
+                                    shown.push(format!("{}*{}", names[k], paren(xv)));
+                                }
                             }
                         }
                     }
@@ -432,19 +463,24 @@ pub fn solve_filter(req: &FilterSolveRequest, limits: &Limits) -> ComputeResult<
                     shown.push(names[k].clone());
                 }
             }
+            if n_terms > shown.len() {
+                shown.push(format!("… ({} more products)", n_terms - shown.len()));
+            }
             let eq = linear_text(&coef, &names, target - konst);
-            steps.push(Step::new(
-                format!(
-                    "O[{r}, {col}] = {} = {} → {eq}",
-                    shown.join(" + "),
-                    fmt_num(target)
-                ),
-                format!(
-                    "O_{{{r},{col}}} = {} = {}",
-                    shown.join(" + ").replace('*', " \\cdot "),
-                    fmt_num(target)
-                ),
-            ));
+            log(&mut steps, &mut omitted, || {
+                Step::new(
+                    format!(
+                        "O[{r}, {col}] = {} = {} → {eq}",
+                        shown.join(" + "),
+                        fmt_num(target)
+                    ),
+                    format!(
+                        "O_{{{r},{col}}} = {} = {}",
+                        shown.join(" + ").replace('*', " \\cdot "),
+                        fmt_num(target)
+                    ),
+                )
+            });
             equations.push(eq);
             a.push(coef);
             rhs.push(target - konst);
@@ -476,10 +512,12 @@ pub fn solve_filter(req: &FilterSolveRequest, limits: &Limits) -> ComputeResult<
         if best != row {
             a.swap(best, row);
             rhs.swap(best, row);
-            steps.push(Step::new(
-                format!("swap equations {} and {}", row + 1, best + 1),
-                format!("R_{{{}}} \\leftrightarrow R_{{{}}}", row + 1, best + 1),
-            ));
+            log(&mut steps, &mut omitted, || {
+                Step::new(
+                    format!("swap equations {} and {}", row + 1, best + 1),
+                    format!("R_{{{}}} \\leftrightarrow R_{{{}}}", row + 1, best + 1),
+                )
+            });
         }
         let p = a[row][col];
         if p != 1.0 {
@@ -487,28 +525,30 @@ pub fn solve_filter(req: &FilterSolveRequest, limits: &Limits) -> ComputeResult<
                 *v /= p;
             }
             rhs[row] /= p;
-            steps.push(Step::new(
-                format!(
-                    "R{} ← R{} / {} : {}",
-                    row + 1,
-                    row + 1,
-                    paren(p),
-                    linear_text(&a[row], &names, rhs[row])
-                ),
-                format!(
-                    "R_{{{}}} \\leftarrow R_{{{}}} / {}",
-                    row + 1,
-                    row + 1,
-                    paren(p)
-                ),
-            ));
+            log(&mut steps, &mut omitted, || {
+                Step::new(
+                    format!(
+                        "R{} ← R{} / {} : {}",
+                        row + 1,
+                        row + 1,
+                        paren(p),
+                        linear_text(&a[row], &names, rhs[row])
+                    ),
+                    format!(
+                        "R_{{{}}} \\leftarrow R_{{{}}} / {}",
+                        row + 1,
+                        row + 1,
+                        paren(p)
+                    ),
+                )
+            });
         }
+        let pivot_row = a[row].clone();
         for r in 0..m {
             if r == row || a[r][col].abs() <= 0.0 {
                 continue;
             }
             let f = a[r][col];
-            let pivot_row = a[row].clone();
             for (ak, v) in a[r].iter_mut().zip(&pivot_row) {
                 *ak -= f * v;
                 if ak.abs() <= tol {
@@ -519,26 +559,36 @@ pub fn solve_filter(req: &FilterSolveRequest, limits: &Limits) -> ComputeResult<
             if rhs[r].abs() <= tol {
                 rhs[r] = 0.0;
             }
-            steps.push(Step::new(
-                format!(
-                    "R{} ← R{} - {}*R{} : {}",
-                    r + 1,
-                    r + 1,
-                    paren(f),
-                    row + 1,
-                    linear_text(&a[r], &names, rhs[r])
-                ),
-                format!(
-                    "R_{{{}}} \\leftarrow R_{{{}}} - {} R_{{{}}}",
-                    r + 1,
-                    r + 1,
-                    paren(f),
-                    row + 1
-                ),
-            ));
+            log(&mut steps, &mut omitted, || {
+                Step::new(
+                    format!(
+                        "R{} ← R{} - {}*R{} : {}",
+                        r + 1,
+                        r + 1,
+                        paren(f),
+                        row + 1,
+                        linear_text(&a[r], &names, rhs[r])
+                    ),
+                    format!(
+                        "R_{{{}}} \\leftarrow R_{{{}}} - {} R_{{{}}}",
+                        r + 1,
+                        r + 1,
+                        paren(f),
+                        row + 1
+                    ),
+                )
+            });
         }
         pivots.push((row, col));
         row += 1;
+    }
+    if omitted > 0 {
+        steps.push(Step::new(
+            format!(
+                "… {omitted} more equation/elimination lines not shown (step cap {MAX_STEP_LINES})"
+            ),
+            format!("\\text{{{omitted} more lines not shown}}"),
+        ));
     }
     let rank = pivots.len();
     let inconsistent = (rank..m).any(|r| rhs[r].abs() > tol);

@@ -1027,6 +1027,11 @@ impl Layer {
                                 x.err("`padding` of a zero-padding layer is a number of pixels")
                             );
                         }
+                        // Keras ZeroPadding1D reads (left, right) from a pair.
+                        x if rank == 1 && x.value.as_array().is_some_and(|a| a.len() == 2) => {
+                            let pair = x.ints(2, 0)?;
+                            vec![(pair[0], pair[1])]
+                        }
                         x => match x.padding(rank)? {
                             Padding::Explicit(p) => p,
                             Padding::Valid | Padding::Same => vec![(0, 0); rank],

@@ -1,9 +1,9 @@
 //! Architecture arithmetic: output shapes, parameter counts (trainable and
 //! not), weight shapes in PyTorch / Keras / (in, out) order, receptive
 //! fields, multiply-adds and memory of a sequential model, each with worked
-//! steps; and the inverse questions ([`solve`]).
+//! steps; and the inverse questions ([`solve()`]).
 //!
-//! The model is a [`ModelSpec`](crate::compute::model::ModelSpec) read from
+//! The model is a [`crate::compute::model::ModelSpec`] read from
 //! the request body; every convention that decides a number is echoed in the
 //! answer (see [`ConventionUsed`]).
 //!

@@ -52,21 +52,20 @@ struct Terms {
 }
 
 impl Terms {
+    /// The first [`MAX_TERMS`] products of a sum of `total` products (only those
+    /// are evaluated).
+    fn first(total: usize, f: impl Fn(usize) -> (f64, f64)) -> Self {
+        Terms {
+            shown: (0..total.min(MAX_TERMS)).map(f).collect(),
+            total,
+        }
+    }
+
     fn push(&mut self, t: (f64, f64)) {
         if self.shown.len() < MAX_TERMS {
             self.shown.push(t);
         }
         self.total += 1;
-    }
-}
-
-impl FromIterator<(f64, f64)> for Terms {
-    fn from_iter<I: IntoIterator<Item = (f64, f64)>>(iter: I) -> Self {
-        let mut t = Terms::default();
-        for x in iter {
-            t.push(x);
-        }
-        t
     }
 }
 
@@ -149,9 +148,7 @@ pub(super) fn forward_steps(
             let total = pre.len();
             for flat in 0..total.min(cap) {
                 let (r, j) = (flat / out_f, flat % out_f);
-                let terms: Terms = (0..*in_f)
-                    .map(|k| (w[j * in_f + k], x.data()[r * in_f + k]))
-                    .collect();
+                let terms = Terms::first(*in_f, |k| (w[j * in_f + k], x.data()[r * in_f + k]));
                 let idx = unravel(flat, pre.shape());
                 let z = pre.data()[flat];
                 let lhs = format!("z{}", label(net, &idx));
@@ -454,9 +451,8 @@ pub(super) fn backward_steps(
                         break 'w;
                     }
                     count += 1;
-                    let terms: Terms = (0..rows)
-                        .map(|r| (gz.data()[r * out_f + j], x.data()[r * in_f + k]))
-                        .collect();
+                    let terms =
+                        Terms::first(rows, |r| (gz.data()[r * out_f + j], x.data()[r * in_f + k]));
                     let (idx, v) = match net.layout {
                         Layout::Pytorch => ([j, k], gw[j * in_f + k]),
                         Layout::Keras => ([k, j], gw[k * out_f + j]),
@@ -493,9 +489,7 @@ pub(super) fn backward_steps(
             }
             for flat in 0..x.len().min(cap) {
                 let (r, k) = (flat / in_f, flat % in_f);
-                let terms: Terms = (0..*out_f)
-                    .map(|j| (gz.data()[r * out_f + j], w[j * in_f + k]))
-                    .collect();
+                let terms = Terms::first(*out_f, |j| (gz.data()[r * out_f + j], w[j * in_f + k]));
                 let idx = unravel(flat, x.shape());
                 let lhs = format!("dL/dx{}", label(net, &idx));
                 let llhs = format!(
@@ -523,19 +517,29 @@ pub(super) fn backward_steps(
                     <[usize; 4]>::try_from(unravel(flat, &[g.cout, cin_g, g.kh, g.kw]))
                         .unwrap_or([0; 4]);
                 let ic = (oc / cout_g) * cin_g + icg;
+                // Products over the valid positions: listed up to MAX_TERMS,
+                // counted as (valid rows) x (valid columns) x batch.
+                let ys: Vec<(usize, usize)> = (0..g.oh)
+                    .filter_map(|oy| g.in_y(oy, ki).map(|iy| (oy, iy)))
+                    .collect();
+                let xs: Vec<(usize, usize)> = (0..g.ow)
+                    .filter_map(|ox| g.in_x(ox, kj).map(|ix| (ox, ix)))
+                    .collect();
                 let mut terms = Terms::default();
-                for n in 0..g.n {
-                    for oy in 0..g.oh {
-                        for ox in 0..g.ow {
-                            if let (Some(iy), Some(ix)) = (g.in_y(oy, ki), g.in_x(ox, kj)) {
-                                terms.push((
-                                    gzc.data()[((n * g.cout + oc) * g.oh + oy) * g.ow + ox],
-                                    xc.data()[((n * g.cin + ic) * g.h + iy) * g.w + ix],
-                                ));
+                'collect: for n in 0..g.n {
+                    for &(oy, iy) in &ys {
+                        for &(ox, ix) in &xs {
+                            if terms.shown.len() == MAX_TERMS {
+                                break 'collect;
                             }
+                            terms.push((
+                                gzc.data()[((n * g.cout + oc) * g.oh + oy) * g.ow + ox],
+                                xc.data()[((n * g.cin + ic) * g.h + iy) * g.w + ix],
+                            ));
                         }
                     }
                 }
+                terms.total = g.n * ys.len() * xs.len();
                 let widx = match (net.layout, *two_d) {
                     (Layout::Pytorch, true) => vec![oc, icg, ki, kj],
                     (Layout::Pytorch, false) => vec![oc, icg, kj],

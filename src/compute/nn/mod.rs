@@ -524,7 +524,7 @@ fn resolve_activation(
 /// Axes given by users of unbatched inputs count without the batch dimension.
 fn shift_axis(axis: isize, batched: bool) -> isize {
     if axis >= 0 && !batched {
-        axis + 1
+        axis.saturating_add(1)
     } else {
         axis
     }
