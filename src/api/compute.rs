@@ -24,7 +24,7 @@ use crate::compute::inverse::{self, FilterSolveReport, FilterSolveRequest};
 use crate::compute::limits::Limits;
 use crate::compute::losses::{self, LossReport, LossRequest};
 use crate::compute::nn::{self, ForwardReport, ForwardRequest, GradientsReport, GradientsRequest};
-use crate::compute::objective;
+use crate::compute::objective::{self, TrainingRequest};
 use crate::compute::optim::{OptimizerReport, OptimizerRequest};
 use crate::compute::perceptron::{self, PerceptronReport, PerceptronRequest};
 use crate::compute::recurrent::{self, RecurrentReport, RecurrentRequest};
@@ -61,6 +61,21 @@ async fn optimizer_steps(
     ApiJson(body): ApiJson<OptimizerRequest>,
 ) -> Result<Json<OptimizerReport>, ApiError> {
     run(&state, &caller, body, objective::optimizer_steps).await
+}
+
+/// Trains a network: optimizer steps whose gradients are recomputed by
+/// backpropagation at every step (parameters, loss and optimizer state after
+/// each step).
+#[utoipa::path(post, path = "/v1/optimizers/train", operation_id = "optimizerTrain", tag = "compute",
+    request_body = TrainingRequest,
+    responses((status = 200, description = "Parameters, loss and state after each step", body = OptimizerReport), ComputeErrors))]
+#[tracing::instrument(skip_all)]
+async fn optimizer_train(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<TrainingRequest>,
+) -> Result<Json<OptimizerReport>, ApiError> {
+    run(&state, &caller, body, objective::train).await
 }
 
 /// A recurrent cell (RNN, LSTM, GRU) unrolled over a sequence, with every
@@ -200,6 +215,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(solve_filter))
         .routes(routes!(calculus))
         .routes(routes!(optimizer_steps))
+        .routes(routes!(optimizer_train))
         .routes(routes!(recurrent_cell))
         .routes(routes!(perceptron_run))
 }

@@ -1347,13 +1347,27 @@ fn parse_conv(f: &mut Fields, kind: ConvKind, rank: usize) -> ComputeResult<Conv
         Some(x) => x.ints(rank, 1)?,
         None => vec![1; rank],
     };
-    let padding = match f.take(&["padding", "border_mode"])? {
-        Some(x) => x.padding(rank)?,
-        None => Padding::Valid,
-    };
+    let padding_f = f.take(&["padding", "border_mode"])?;
     let dilation = match f.take(&["dilation_rate", "dilation"])? {
         Some(x) => x.ints(rank, 1)?,
         None => vec![1; rank],
+    };
+    let padding = match padding_f {
+        // Keras Conv1D padding="causal": d*(k-1) zeros on the left only.
+        Some(x)
+            if x.value.as_str().is_some_and(|s| norm(s) == "causal")
+                && kind != ConvKind::Transposed =>
+        {
+            Padding::Explicit(
+                kernel
+                    .iter()
+                    .zip(&dilation)
+                    .map(|(k, d)| (d.saturating_mul(k.saturating_sub(1)), 0))
+                    .collect(),
+            )
+        }
+        Some(x) => x.padding(rank)?,
+        None => Padding::Valid,
     };
     let groups = opt_pos(f, &["groups"])?.unwrap_or(1);
     let depth_multiplier = if matches!(kind, ConvKind::Depthwise | ConvKind::Separable) {

@@ -22,6 +22,7 @@ pub const ENGINES: &[(&str, &str)] = &[
     ("solve_filter", "POST /v1/convolution/solve-filter"),
     ("calculus", "POST /v1/calculus"),
     ("optimizer_steps", "POST /v1/optimizers/steps"),
+    ("optimizer_train", "POST /v1/optimizers/train"),
     ("recurrent", "POST /v1/recurrent"),
     ("perceptron", "POST /v1/perceptron"),
 ];
@@ -63,6 +64,7 @@ impl KeyResolver for Engines {
             "solve_filter" => typed(request, inverse::solve_filter, limits),
             "calculus" => typed(request, expr::calculus, limits),
             "optimizer_steps" => typed(request, objective::optimizer_steps, limits),
+            "optimizer_train" => typed(request, objective::train, limits),
             "recurrent" => typed(request, recurrent::recurrent, limits),
             "perceptron" => typed(request, perceptron::perceptron, limits),
             other => {

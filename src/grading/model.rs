@@ -702,8 +702,10 @@ pub struct Plausible {
 }
 
 /// A student's answer to one part: the answer text, optionally with working.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged, deny_unknown_fields)]
+/// LMS integrations may also send numbers and JSON lists; they are read as
+/// the equivalent text (see [`AnswerInput`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, from = "AnswerInput")]
 pub enum StudentAnswer {
     /// Just the answer text.
     Text(String),
@@ -715,6 +717,98 @@ pub enum StudentAnswer {
         #[serde(default)]
         working: Option<String>,
     },
+}
+
+/// An answer value as sent: text, a number, or a list.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AnswerValue {
+    /// Text in the part's answer syntax, e.g. `8x8x5`, `1/2`, `a, c`.
+    Text(String),
+    /// A number, read as its decimal text.
+    #[schema(value_type = f64)]
+    Number(serde_json::Number),
+    /// A list: a shape or vector `[8, 8, 5]`, matrix rows `[[1, 0], [0, 1]]`,
+    /// or the chosen options `["a", "c"]`.
+    #[schema(value_type = Vec<Object>)]
+    List(Vec<Value>),
+}
+
+/// A student's answer as an LMS sends it.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AnswerInput {
+    /// The answer alone.
+    Value(AnswerValue),
+    /// The answer with the working that led to it.
+    WithWorking(AnswerWithWorking),
+}
+
+/// An answer with the working that led to it.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerWithWorking {
+    /// The final answer.
+    pub answer: AnswerValue,
+    /// The working (for method credit and deductions). Default: none.
+    #[serde(default)]
+    pub working: Option<String>,
+}
+
+impl AnswerValue {
+    /// The equivalent text: numbers as written, a list of strings joined by
+    /// `, ` (chosen options), other lists as compact JSON (shapes, matrices).
+    fn into_text(self) -> String {
+        match self {
+            AnswerValue::Text(s) => s,
+            AnswerValue::Number(n) => n.to_string(),
+            AnswerValue::List(items) => {
+                let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+                match strings {
+                    Some(strings) if !strings.is_empty() => strings.join(", "),
+                    _ => Value::Array(items).to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl From<AnswerInput> for StudentAnswer {
+    fn from(input: AnswerInput) -> Self {
+        match input {
+            AnswerInput::Value(v) => StudentAnswer::Text(v.into_text()),
+            AnswerInput::WithWorking(AnswerWithWorking { answer, working }) => {
+                StudentAnswer::WithWorking {
+                    answer: answer.into_text(),
+                    working,
+                }
+            }
+        }
+    }
+}
+
+impl utoipa::PartialSchema for StudentAnswer {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <AnswerInput as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl ToSchema for StudentAnswer {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "AnswerValue".into(),
+            <AnswerValue as utoipa::PartialSchema>::schema(),
+        ));
+        schemas.push((
+            "AnswerWithWorking".into(),
+            <AnswerWithWorking as utoipa::PartialSchema>::schema(),
+        ));
+    }
 }
 
 impl StudentAnswer {
@@ -861,5 +955,31 @@ mod tests {
         let bad = serde_json::json!({"title": "t", "parts": [{"id": "a", "max_points": 1,
             "answer": {"type": "number", "expected": 1, "tolernce": {"mode": "exact"}}}]});
         assert!(serde_json::from_value::<Rubric>(bad).is_err());
+    }
+}
+
+#[cfg(test)]
+mod answer_input_tests {
+    use super::*;
+
+    fn read(json: serde_json::Value) -> StudentAnswer {
+        serde_json::from_value(json).expect("an answer")
+    }
+
+    #[test]
+    fn numbers_and_lists_are_read_as_their_text() {
+        assert_eq!(read(serde_json::json!(34944)).answer(), "34944");
+        assert_eq!(read(serde_json::json!(0.5)).answer(), "0.5");
+        assert_eq!(read(serde_json::json!([8, 8, 5])).answer(), "[8,8,5]");
+        assert_eq!(
+            read(serde_json::json!([[1, 0], [0, 1]])).answer(),
+            "[[1,0],[0,1]]"
+        );
+        assert_eq!(read(serde_json::json!(["a", "c"])).answer(), "a, c");
+        let with = read(serde_json::json!({"answer": 8, "working": "(26-7+2)/3+1"}));
+        assert_eq!(with.answer(), "8");
+        assert_eq!(with.working(), Some("(26-7+2)/3+1"));
+        assert!(serde_json::from_value::<StudentAnswer>(serde_json::json!({"x": 1})).is_err());
+        assert!(serde_json::from_value::<StudentAnswer>(serde_json::json!(true)).is_err());
     }
 }

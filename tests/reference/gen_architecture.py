@@ -810,6 +810,10 @@ def keras_cases():
         case(f"keras_conv1d_n{n}_k{k}_s{s}_{pad}", "keras",
              K([n, 3], [{"type": "Conv1D", "filters": 6, "kernel_size": k, "strides": s, "padding": pad}],
                layout="LC"))
+    for (k, d, st) in [(3, 1, 1), (3, 4, 1), (5, 2, 1), (4, 1, 2)]:
+        case(f"keras_conv1d_causal_k{k}_d{d}_s{st}", "keras",
+             K([50, 2], [{"type": "Conv1D", "filters": 4, "kernel_size": k, "dilation_rate": d, "strides": st,
+                          "padding": "causal"}], layout="LC"))
     case("keras_conv1d_causal_like_dilated", "keras",
          K([50, 2], [{"type": "Conv1D", "filters": 4, "kernel_size": 3, "dilation_rate": 4}], layout="LC"))
     case("keras_conv3d", "keras",

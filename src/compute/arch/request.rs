@@ -36,11 +36,12 @@ pub enum IntOrList {
     List(Vec<u64>),
 }
 
-/// Padding: `"same"`, `"valid"`, an int, one int per axis, or `[before, after]` per axis.
+/// Padding: `"same"`, `"valid"`, `"causal"` (convolutions: `d(k-1)` zeros before),
+/// an int, one int per axis, or `[before, after]` per axis.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum PaddingRequest {
-    /// `"same"` or `"valid"`.
+    /// `"same"`, `"valid"` or `"causal"`.
     Mode(String),
     /// Symmetric padding on every axis.
     Int(u64),

@@ -197,6 +197,21 @@ fn layer_norm_embedding_dropout() {
 }
 
 #[test]
+fn causal_padding_pads_the_left() {
+    let r = ok(
+        json!({"input_shape": [50, 2], "layout": "LC", "conventions": {"framework": "keras"},
+        "layers": [{"type": "Conv1D", "filters": 4, "kernel_size": 3, "dilation_rate": 4, "padding": "causal"}]}),
+    );
+    assert_eq!(r.output_shape, vec![50, 4]);
+    let rf = r.layers[0]
+        .receptive_field
+        .clone()
+        .unwrap_or_else(|| panic!("no rf"));
+    // Output t sees inputs t-8..=t: centre t - 4.
+    assert_eq!((rf.size, rf.start), (vec![Some(9)], vec![Some(-4.0)]));
+}
+
+#[test]
 fn zero_padding_and_upsampling() {
     // PyTorch order (left, right, top, bottom).
     let r = one(

@@ -307,7 +307,11 @@ fn convert(
                 LayerKind::AdaptivePool(_) => "adaptive pooling",
                 LayerKind::LayerNorm(_) => "layer normalization",
                 LayerKind::Embedding(_) => "an embedding",
-                _ => "a recurrent layer",
+                LayerKind::ZeroPad(_) => "zero padding",
+                LayerKind::Upsample(_) => "upsampling",
+                LayerKind::Recurrent(_) => "a recurrent layer",
+                // Every other kind was converted above.
+                _ => "this layer type",
             };
             return Err(unsupported(layer, name));
         }

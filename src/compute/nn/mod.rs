@@ -1910,6 +1910,32 @@ pub fn forward(req: &ForwardRequest, limits: &Limits) -> ComputeResult<ForwardRe
 
 /// Runs forward, the loss and the backward pass; reports the loss, dL/d(every
 /// parameter), dL/d(input) and the upstream gradient at every layer output.
+/// A network with its parameters, input, target and loss, ready for repeated
+/// [`Network::loss_and_grads`] calls (the optimizer's training loop).
+pub struct TrainingProblem {
+    pub net: Network,
+    pub params: ParamSet,
+    pub input: Tensor,
+    pub target: Tensor,
+    pub loss: LossConfig,
+}
+
+/// Reads a gradients request into a [`TrainingProblem`].
+pub fn training_problem(req: &GradientsRequest, limits: &Limits) -> ComputeResult<TrainingProblem> {
+    let (net, params) = Network::build(&req.layers, req.layout, req.batched, limits)?;
+    let input = parse_batched(&req.input, "/input", req.batched, limits)?;
+    let target = parse_batched(&req.target, "/target", req.batched, limits)?;
+    let mut loss = req.loss.clone();
+    loss.class_axis = loss.class_axis.map(|a| shift_axis(a, req.batched));
+    Ok(TrainingProblem {
+        net,
+        params,
+        input,
+        target,
+        loss,
+    })
+}
+
 pub fn gradients(req: &GradientsRequest, limits: &Limits) -> ComputeResult<GradientsReport> {
     let (net, params) = Network::build(&req.layers, req.layout, req.batched, limits)?;
     let input = parse_batched(&req.input, "/input", req.batched, limits)?;
