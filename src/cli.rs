@@ -24,10 +24,26 @@ pub enum Command {
     /// Print the OpenAPI 3.1 document to stdout
     /// (regenerate the committed copy: `cargo run -- openapi > openapi/openapi.json`).
     Openapi,
+    /// The question bank shipped with dlgrade (bank/*.json).
+    Bank {
+        #[command(subcommand)]
+        command: BankCommand,
+    },
     /// Manage API keys in the database directly.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BankCommand {
+    /// Load the bank into the database: new questions become rubrics, changed
+    /// ones new versions (every question's self-tests must pass).
+    Load {
+        /// SQLite database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://dlgrade.db")]
+        database_url: String,
     },
 }
 
@@ -71,6 +87,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let addr = app.local_addr()?;
             tracing::info!(%addr, "dlgrade listening; API docs at http://{addr}/docs");
             app.run_until_signal().await
+        }
+        Command::Bank {
+            command: BankCommand::Load { database_url },
+        } => {
+            let store = Store::open(&database_url).await?;
+            let limits = crate::compute::limits::Limits::default();
+            let loaded = crate::bank::load(&store, &limits).await;
+            store.close().await;
+            for item in loaded? {
+                match item {
+                    crate::bank::Loaded::Created { slug, rubric_id } => {
+                        println!("created  {slug} (rubric {rubric_id})")
+                    }
+                    crate::bank::Loaded::NewVersion {
+                        slug,
+                        rubric_id,
+                        version,
+                    } => println!("updated  {slug} (rubric {rubric_id}, version {version})"),
+                    crate::bank::Loaded::Unchanged { slug } => println!("same     {slug}"),
+                }
+            }
+            Ok(())
         }
         Command::Openapi => {
             print!("{}", crate::api::openapi_json());

@@ -67,6 +67,10 @@ pub struct Config {
     #[arg(long, env = "DLGRADE_MAX_BATCH_ITEMS", default_value_t = 100)]
     pub max_batch_items: usize,
 
+    /// Do not load the question bank into an empty database at start.
+    #[arg(long, env = "DLGRADE_NO_BANK", default_value_t = false)]
+    pub no_bank: bool,
+
     /// Do not create and print an admin key on first start with an empty database.
     #[arg(long, env = "DLGRADE_NO_BOOTSTRAP_KEY", default_value_t = false)]
     pub no_bootstrap_key: bool,

@@ -6,6 +6,7 @@
 //! `startup` wires them into a server; `cli` is the command line.
 
 pub mod api;
+pub mod bank;
 pub mod cli;
 pub mod compute;
 pub mod config;

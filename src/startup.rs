@@ -27,6 +27,19 @@ impl Application {
     /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = Store::open(&config.database_url).await?;
+        if !config.no_bank && store.has_no_rubrics().await? {
+            // A bank problem must not keep the service from starting: it is
+            // logged, and `dlgrade bank load` reports it in full.
+            match crate::bank::load(&store, &config.limits()).await {
+                Ok(loaded) => tracing::info!(
+                    questions = loaded.len(),
+                    "loaded the question bank into the empty database"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot load the question bank")
+                }
+            }
+        }
         let bootstrap_key = if config.no_bootstrap_key {
             None
         } else {

@@ -2,6 +2,7 @@
 //! and the OpenAPI document (derived from the code with utoipa).
 
 pub mod auth;
+pub mod bank;
 pub mod compute;
 pub mod docs;
 pub mod error;
@@ -89,6 +90,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(compute::router())
         .merge(rubrics::router())
+        .merge(bank::router())
         .merge(submissions::router())
 }
 

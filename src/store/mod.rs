@@ -2,6 +2,7 @@
 //! portable (TEXT/INTEGER columns, no SQLite-only syntax outside this module's
 //! connection setup) so that a PostgreSQL backend can follow.
 
+pub mod bank;
 pub mod keys;
 pub mod rubrics;
 pub mod submissions;

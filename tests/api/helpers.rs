@@ -23,6 +23,8 @@ pub fn test_config(db_path: &std::path::Path) -> Config {
     let mut config = Config::defaults();
     config.addr = "127.0.0.1:0".parse().expect("literal address");
     config.database_url = format!("sqlite://{}", db_path.display());
+    // Most tests want an empty database; tests/api/bank.rs loads the bank.
+    config.no_bank = true;
     config
 }
 

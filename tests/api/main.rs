@@ -2,6 +2,7 @@
 //! port with a fresh SQLite file in a temp dir (see `helpers::spawn_app`).
 
 mod auth;
+mod bank;
 mod docs;
 mod errors;
 mod grading;
@@ -9,3 +10,4 @@ mod health;
 mod helpers;
 mod openapi;
 mod persistence;
+mod reliability;
