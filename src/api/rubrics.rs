@@ -26,10 +26,13 @@ use crate::grading::{
 use crate::store::rubrics::{NewRubricVersion, RubricVersionRecord};
 
 /// Compiled rubric versions, shared by all requests. Versions are immutable,
-/// so an entry never goes stale.
+/// so an entry never goes stale. The latest version of each rubric is
+/// remembered too: this process is the only writer of its SQLite file, and
+/// it updates the entry whenever it stores a version.
 #[derive(Default)]
 pub struct RubricCache {
     entries: Mutex<HashMap<(String, i64), Arc<ResolvedRubric>>>,
+    latest: Mutex<HashMap<String, i64>>,
 }
 
 /// Most compiled versions kept in memory.
@@ -50,6 +53,21 @@ impl RubricCache {
                 entries.clear();
             }
             entries.insert((id.to_owned(), version), rubric);
+        }
+    }
+
+    fn latest(&self, id: &str) -> Option<i64> {
+        self.latest.lock().ok()?.get(id).copied()
+    }
+
+    /// Records that `version` is (at least) the latest version of `id`.
+    fn set_latest(&self, id: &str, version: i64) {
+        if let Ok(mut latest) = self.latest.lock() {
+            if latest.len() >= CACHE_CAPACITY && !latest.contains_key(id) {
+                latest.clear();
+            }
+            let slot = latest.entry(id.to_owned()).or_insert(version);
+            *slot = (*slot).max(version);
         }
     }
 }
@@ -248,7 +266,8 @@ pub(super) async fn load_compiled(
     id: &str,
     version: Option<i64>,
 ) -> Result<(i64, Arc<ResolvedRubric>), ApiError> {
-    if let Some(hit) = version.and_then(|v| state.rubrics.get(id, v).map(|hit| (v, hit))) {
+    let wanted = version.or_else(|| state.rubrics.latest(id));
+    if let Some(hit) = wanted.and_then(|v| state.rubrics.get(id, v).map(|hit| (v, hit))) {
         return Ok(hit);
     }
     let record = state
@@ -259,6 +278,9 @@ pub(super) async fn load_compiled(
             Some(v) => ApiError::NotFound(format!("no version {v} of rubric `{id}`")),
             None => ApiError::NotFound(format!("no rubric with id `{id}`")),
         })?;
+    if version.is_none() {
+        state.rubrics.set_latest(id, record.version);
+    }
     if let Some(hit) = state.rubrics.get(id, record.version) {
         return Ok((record.version, hit));
     }
@@ -303,6 +325,7 @@ async fn store_version(
     state
         .rubrics
         .put(&record.rubric_id, record.version, Arc::new(resolved));
+    state.rubrics.set_latest(&record.rubric_id, record.version);
     Ok(RubricCreated {
         rubric: view(&record)?,
         self_tests: tests,

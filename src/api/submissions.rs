@@ -519,7 +519,11 @@ async fn get_history(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<GradeChange>>, ApiError> {
     load_visible(&state, &auth.principal, &id).await?;
-    let changes = state.store.grade_changes(&id).await?;
+    let changes = state
+        .store
+        .grade_changes(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no submission with id `{id}`")))?;
     Ok(Json(
         changes
             .into_iter()

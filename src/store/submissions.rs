@@ -106,20 +106,6 @@ async fn insert_one(
     let Some(attempt) = attempt else {
         return replay(tx, new).await;
     };
-    sqlx::query(
-        "INSERT INTO grade_changes (id, submission_id, reason, old_version, new_version, old_score, \
-             new_score, old_result, actor, changed_at) \
-         VALUES ($1, $2, 'submitted', NULL, $3, NULL, $4, NULL, $5, $6)",
-    )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(&id)
-    .bind(new.rubric_version)
-    .bind(new.score)
-    .bind(&new.submitted_by)
-    .bind(&at)
-    .execute(&mut **tx)
-    .await
-    .context("cannot record grade")?;
     Ok(Inserted::Created(SubmissionRecord {
         id,
         rubric_id: new.rubric_id.clone(),
@@ -378,12 +364,17 @@ impl Store {
         Ok(())
     }
 
-    /// The audit log of a submission's grades, oldest first.
+    /// The audit log of a submission's grades, oldest first: the grade it
+    /// was first given (from the submission row, or from the first regrade's
+    /// old values), then every regrade. None if there is no such submission.
     #[tracing::instrument(skip(self))]
     pub async fn grade_changes(
         &self,
         submission_id: &str,
-    ) -> anyhow::Result<Vec<GradeChangeRecord>> {
+    ) -> anyhow::Result<Option<Vec<GradeChangeRecord>>> {
+        let Some(submission) = self.get_submission(submission_id).await? else {
+            return Ok(None);
+        };
         let rows = sqlx::query(
             "SELECT id, submission_id, reason, old_version, new_version, old_score, new_score, actor, \
                  changed_at FROM grade_changes WHERE submission_id = $1 ORDER BY changed_at, id",
@@ -392,7 +383,8 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .context("cannot load grade changes")?;
-        rows.iter()
+        let regrades = rows
+            .iter()
             .map(|row| {
                 Ok(GradeChangeRecord {
                     id: row.try_get("id")?,
@@ -406,7 +398,27 @@ impl Store {
                     changed_at: row.try_get("changed_at")?,
                 })
             })
-            .collect()
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (first_version, first_score) = match regrades.first() {
+            Some(r) => (
+                r.old_version.unwrap_or(submission.rubric_version),
+                r.old_score.unwrap_or(submission.score),
+            ),
+            None => (submission.rubric_version, submission.score),
+        };
+        let mut history = vec![GradeChangeRecord {
+            id: submission.id.clone(),
+            submission_id: submission.id,
+            reason: "submitted".into(),
+            old_version: None,
+            new_version: first_version,
+            old_score: None,
+            new_score: first_score,
+            actor: submission.submitted_by,
+            changed_at: submission.created_at,
+        }];
+        history.extend(regrades);
+        Ok(Some(history))
     }
 
     /// Erases every submission of a learner (and, by cascade, their grade
