@@ -54,6 +54,10 @@ pub struct SubmissionRequest {
     /// Grading options (default: follow-through and method credit on).
     #[serde(default)]
     pub options: Option<GradeOptions>,
+    /// Idempotency key, for batch items and clients that cannot set headers;
+    /// the `Idempotency-Key` header wins when both are given.
+    #[schema(min_length = 1, max_length = 200)]
+    pub idempotency_key: Option<String>,
 }
 
 /// A stored, graded submission.
@@ -172,6 +176,9 @@ fn validate(request: &SubmissionRequest, pointer_prefix: &str) -> Result<(), Api
     let at = |field: &str| format!("{pointer_prefix}/{field}");
     check_id(&at("rubric_id"), &request.rubric_id, "rubric_id")?;
     check_id(&at("learner_id"), &request.learner_id, "learner_id")?;
+    if let Some(key) = &request.idempotency_key {
+        check_id(&at("idempotency_key"), key, "idempotency_key")?;
+    }
     if request.rubric_version.is_some_and(|v| v < 1) {
         return Err(ApiError::unprocessable(
             at("rubric_version"),
@@ -266,48 +273,10 @@ async fn create_submission(
     headers: HeaderMap,
     ApiJson(request): ApiJson<SubmissionRequest>,
 ) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers)?.or_else(|| request.idempotency_key.clone());
     validate(&request, "")?;
     let (status, view) = submit_one(&state, &auth.principal, request, key, "").await?;
     Ok((status, Json(view)))
-}
-
-/// One submission of a batch: the fields of `SubmissionRequest` plus the
-/// item's own optional idempotency key.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BatchItem {
-    #[schema(min_length = 1, max_length = 200)]
-    pub rubric_id: String,
-    #[schema(minimum = 1)]
-    pub rubric_version: Option<i64>,
-    #[schema(min_length = 1, max_length = 200)]
-    pub learner_id: String,
-    #[schema(minimum = 1)]
-    pub attempt: Option<i64>,
-    #[schema(minimum = 0)]
-    pub variant_seed: Option<i64>,
-    pub answers: Answers,
-    #[serde(default)]
-    pub options: Option<GradeOptions>,
-    /// Idempotency key of this item (as the `Idempotency-Key` header).
-    #[schema(min_length = 1, max_length = 200)]
-    pub idempotency_key: Option<String>,
-}
-
-impl BatchItem {
-    fn split(self) -> (SubmissionRequest, Option<String>) {
-        let request = SubmissionRequest {
-            rubric_id: self.rubric_id,
-            rubric_version: self.rubric_version,
-            learner_id: self.learner_id,
-            attempt: self.attempt,
-            variant_seed: self.variant_seed,
-            answers: self.answers,
-            options: self.options,
-        };
-        (request, self.idempotency_key)
-    }
 }
 
 /// Many submissions at once.
@@ -316,7 +285,7 @@ impl BatchItem {
 pub struct BatchRequest {
     /// The submissions (at most the configured batch limit, default 100).
     /// Each item is checked on its own: a malformed item fails alone.
-    #[schema(value_type = Vec<BatchItem>)]
+    #[schema(value_type = Vec<SubmissionRequest>)]
     pub submissions: Vec<serde_json::Value>,
 }
 
@@ -347,7 +316,7 @@ pub struct BatchResponse {
 /// the others: each result carries its own status and problem.
 #[utoipa::path(post, path = "/v1/submissions/batch", operation_id = "createSubmissionBatch",
     tag = "grading",
-    request_body(content = BatchRequest, description = "Items have the shape of `BatchItem`"),
+    request_body(content = BatchRequest, description = "Each item is a `SubmissionRequest` with its own optional `idempotency_key`"),
     responses((status = 200, description = "One result per item", body = BatchResponse), WriteErrors),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
@@ -387,11 +356,12 @@ async fn create_batch(
     // commits them together; an item that fails (unknown rubric, reused
     // idempotency key) fails alone.
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, (submission, key)) in items.into_iter().enumerate() {
+    for (index, submission) in items.into_iter().enumerate() {
         let state = state.clone();
         let principal = auth.principal.clone();
         tasks.spawn(async move {
             let prefix = format!("/submissions/{index}");
+            let key = submission.idempotency_key.clone();
             (
                 index,
                 submit_one(&state, &principal, submission, key, &prefix).await,
@@ -429,17 +399,10 @@ async fn create_batch(
 }
 
 /// Reads and checks one batch item.
-fn read_item(
-    raw: serde_json::Value,
-    prefix: &str,
-) -> Result<(SubmissionRequest, Option<String>), ApiError> {
-    let item: BatchItem = from_value(raw, prefix)?;
-    if let Some(k) = &item.idempotency_key {
-        check_id(&format!("{prefix}/idempotency_key"), k, "idempotency_key")?;
-    }
-    let (submission, key) = item.split();
-    validate(&submission, prefix)?;
-    Ok((submission, key))
+fn read_item(raw: serde_json::Value, prefix: &str) -> Result<SubmissionRequest, ApiError> {
+    let item: SubmissionRequest = from_value(raw, prefix)?;
+    validate(&item, prefix)?;
+    Ok(item)
 }
 
 /// A grader key sees only what it submitted; other readers see everything.
