@@ -170,6 +170,17 @@ impl IntoResponse for ApiError {
 
 impl From<ComputeError> for ApiError {
     fn from(e: ComputeError) -> Self {
-        ApiError::unprocessable(e.pointer.clone(), e.to_string())
+        let detail = if e.pointer.is_empty() {
+            e.message.clone()
+        } else {
+            format!("invalid input at `{}`: {}", e.pointer, e.message)
+        };
+        ApiError::Unprocessable {
+            detail,
+            errors: vec![FieldError {
+                pointer: e.pointer,
+                detail: e.message,
+            }],
+        }
     }
 }

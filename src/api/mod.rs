@@ -99,21 +99,86 @@ pub fn openapi() -> OpenApiDoc {
     api_router().into_openapi()
 }
 
+/// The OpenAPI document as served and committed: utoipa's document with the
+/// variants of internally tagged enums given names (see
+/// [`name_tagged_variants`]).
+pub fn openapi_value() -> serde_json::Value {
+    spec_value(openapi())
+}
+
+fn spec_value(doc: OpenApiDoc) -> serde_json::Value {
+    let mut value =
+        serde_json::to_value(doc).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
+    name_tagged_variants(&mut value);
+    value
+}
+
 /// The OpenAPI document as pretty JSON with a trailing newline (the form
 /// committed at `openapi/openapi.json`).
 pub fn openapi_json() -> String {
-    let mut text = openapi()
-        .to_pretty_json()
+    let mut text = serde_json::to_string_pretty(&openapi_value())
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
+}
+
+/// Client generators (openapi-python-client among them) cannot resolve a
+/// `oneOf` member that is an inline `allOf` of a `$ref` and a tag object,
+/// which is what utoipa emits for the newtype variants of
+/// `#[serde(tag = "type")]` enums (`AnswerSpec`, `LayerSpec`): they drop the
+/// enum and everything using it. This hoists each such member into a named
+/// component `{Enum}{Variant}` (e.g. `AnswerSpecNumber`) and refers to it; the
+/// JSON accepted and produced does not change.
+fn name_tagged_variants(spec: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let mut hoisted = Vec::new();
+    for (name, schema) in schemas.iter_mut() {
+        let Some(members) = schema.get_mut("oneOf").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for member in members {
+            let tag = member
+                .get("allOf")
+                .and_then(Value::as_array)
+                .and_then(|parts| {
+                    parts
+                        .iter()
+                        .find_map(|p| p.pointer("/properties/type/enum/0")?.as_str())
+                })
+                .map(str::to_owned);
+            let Some(tag) = tag else { continue };
+            let variant: String = tag
+                .split('_')
+                .map(|word| {
+                    let mut chars = word.chars();
+                    chars
+                        .next()
+                        .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let component = format!("{name}{variant}");
+            let body = std::mem::replace(
+                member,
+                serde_json::json!({"$ref": format!("#/components/schemas/{component}")}),
+            );
+            hoisted.push((component, body));
+        }
+    }
+    schemas.extend(hoisted);
 }
 
 /// Builds the whole application: routes, docs, error mapping, limits,
 /// timeouts, request ids and request logging.
 pub fn app(state: AppState) -> Router {
     let (router, spec) = api_router().split_for_parts();
-    let spec = Arc::new(spec);
+    let spec = Arc::new(spec_value(spec));
     let depth = JsonDepthLimit(state.config.max_json_depth);
     let timeout = state.config.request_timeout();
     let body_limit = state.config.max_body_bytes;

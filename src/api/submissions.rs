@@ -749,13 +749,35 @@ fn gradebook_csv(book: &Gradebook) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("CSV is not UTF-8: {e}")))
 }
 
+async fn gradebook(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    query: PolicyQuery,
+) -> Result<Gradebook, ApiError> {
+    let policy = query.policy.unwrap_or_default();
+    let records = visible_of_rubric(state, principal, id).await?;
+    gradebook_of(id, policy, records)
+}
+
+fn csv_response(book: &Gradebook) -> Result<Response, ApiError> {
+    let body = gradebook_csv(book)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
 /// The gradebook: one row per learner (latest or best attempt) with score,
-/// per-part points and feedback. `Accept: text/csv` gives a CSV that Moodle's
-/// and Canvas' grade import read (identify learners by `learner_id`).
+/// per-part points and feedback. For CSV use `getGradebookCsv` (this path
+/// also answers `Accept: text/csv` with the same CSV).
 #[utoipa::path(get, path = "/v1/rubrics/{id}/gradebook", operation_id = "getGradebook", tag = "grading",
     params(("id" = String, Path, description = "Rubric id"), PolicyQuery),
-    responses((status = 200, description = "The gradebook",
-               content((Gradebook = "application/json"), (String = "text/csv"))), ReadErrors),
+    responses((status = 200, description = "The gradebook", body = Gradebook), ReadErrors),
     security(("bearer" = [])))]
 #[tracing::instrument(skip(state, auth, headers))]
 async fn get_gradebook(
@@ -765,26 +787,36 @@ async fn get_gradebook(
     Query(query): Query<PolicyQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let policy = query.policy.unwrap_or_default();
-    let records = visible_of_rubric(&state, &auth.principal, &id).await?;
-    let book = gradebook_of(&id, policy, records)?;
+    let book = gradebook(&state, &auth.principal, &id, query).await?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/csv"));
     if wants_csv {
-        let body = gradebook_csv(&book)?;
-        Ok((
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            )],
-            body,
-        )
-            .into_response())
+        csv_response(&book)
     } else {
         Ok(Json(book).into_response())
     }
+}
+
+/// The gradebook as CSV for Moodle's and Canvas' grade import: columns
+/// `learner_id, score, max_score, percent, status, attempt, attempts,
+/// submitted_at`, one `part <id>` column per part, and `feedback`.
+#[utoipa::path(get, path = "/v1/rubrics/{id}/gradebook.csv", operation_id = "getGradebookCsv",
+    tag = "grading",
+    params(("id" = String, Path, description = "Rubric id"), PolicyQuery),
+    responses((status = 200, description = "The gradebook as CSV", body = String, content_type = "text/csv"),
+              ReadErrors),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(state, auth))]
+async fn get_gradebook_csv(
+    State(state): State<AppState>,
+    auth: Authed<Readers>,
+    Path(id): Path<String>,
+    Query(query): Query<PolicyQuery>,
+) -> Result<Response, ApiError> {
+    let book = gradebook(&state, &auth.principal, &id, query).await?;
+    csv_response(&book)
 }
 
 /// Statistics of a rubric's grades.
@@ -972,6 +1004,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_gradescope))
         .routes(routes!(get_history))
         .routes(routes!(get_gradebook))
+        .routes(routes!(get_gradebook_csv))
         .routes(routes!(get_statistics))
         .routes(routes!(regrade))
         .routes(routes!(erase_learner))

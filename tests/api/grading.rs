@@ -482,6 +482,19 @@ async fn gradebook_statistics_regrade_and_erasure() {
         "{csv}"
     );
     assert_eq!(lines.len(), 4);
+    let csv_op = app
+        .get(
+            &format!("/v1/rubrics/{id}/gradebook.csv"),
+            Some(app.admin()),
+        )
+        .await;
+    assert!(
+        csv_op.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(csv_op.text().await.unwrap(), csv);
 
     let stats: Value = app
         .get(&format!("/v1/rubrics/{id}/statistics"), Some(app.admin()))

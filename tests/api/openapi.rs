@@ -49,6 +49,13 @@ fn every_operation_has_an_id_a_summary_and_documented_errors() {
                     );
                 }
             }
+            for (code, response) in responses {
+                let types = response["content"].as_object().map_or(0, |c| c.len());
+                assert!(
+                    types <= 1,
+                    "{name}: response {code} offers {types} media types (generators keep one)"
+                );
+            }
             if op.get("requestBody").is_some() {
                 assert!(
                     op["requestBody"]["content"]["application/json"]["schema"].is_object(),
@@ -57,4 +64,22 @@ fn every_operation_has_an_id_a_summary_and_documented_errors() {
             }
         }
     }
+}
+
+/// Generators cannot resolve inline `allOf` members of a `oneOf`: every
+/// variant of a tagged enum must be a named component.
+#[test]
+fn tagged_enum_variants_are_named_components() {
+    let spec: serde_json::Value = serde_json::from_str(&dlgrade::api::openapi_json()).unwrap();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for (name, schema) in schemas {
+        for member in schema["oneOf"].as_array().into_iter().flatten() {
+            assert!(
+                member.get("allOf").is_none(),
+                "{name}: inline allOf in oneOf"
+            );
+        }
+    }
+    assert!(schemas.contains_key("AnswerSpecNumber"));
+    assert!(schemas.contains_key("LayerSpecConv2d"));
 }

@@ -88,11 +88,7 @@ async fn body_over_the_default_limit_of_one_mebibyte_is_413() {
 async fn json_nested_past_the_depth_limit_is_400() {
     let app = spawn_app().await;
     // 65 levels of arrays inside the top-level object: 66 > 64.
-    let deep = format!(
-        "{{\"expression\": {}1{}}}",
-        "[".repeat(65),
-        "]".repeat(65)
-    );
+    let deep = format!("{{\"expression\": {}1{}}}", "[".repeat(65), "]".repeat(65));
     let start = Instant::now();
     let resp = app
         .client
@@ -126,7 +122,12 @@ async fn tensor_over_max_tensor_elements_is_422_naming_the_cap() {
     let app = spawn_app_with(|c| c.max_tensor_elements = 100).await;
     let ok = json!({"input": [vec![0.5; 100]], "layers": [{"type": "activation", "activation": "relu"}]});
     let (resp, _) = timed_post(&app, "/v1/forward", None, &ok).await;
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
 
     let big = json!({"input": [vec![0.5; 101]], "layers": [{"type": "activation", "activation": "relu"}]});
     let (resp, took) = timed_post(&app, "/v1/forward", None, &big).await;
@@ -167,14 +168,23 @@ async fn deeply_nested_expressions_are_422_without_stack_overflow() {
     })
     .await;
     let n = 200_000;
-    let cases = [
+    // Nesting past the parser's hard ceiling (128) is refused whatever the
+    // configured depth; long flat sums and products are read iteratively.
+    let nested = [
         format!("{}x{}", "(".repeat(n), ")".repeat(n)),
         format!("{}x{}", "sin(".repeat(n), ")".repeat(n)),
         format!("{}x", "-".repeat(n)),
         vec!["x"; n].join("^"),
-        format!("{}x", "2*".repeat(n)),
     ];
-    for expression in cases {
+    let flat = [
+        format!("{}x", "2*".repeat(n)),
+        format!("{}x", "x+".repeat(n)),
+    ];
+    for (expression, nests) in nested
+        .into_iter()
+        .map(|e| (e, true))
+        .chain(flat.into_iter().map(|e| (e, false)))
+    {
         let (resp, took) = timed_post(
             &app,
             "/v1/calculus",
@@ -182,16 +192,14 @@ async fn deeply_nested_expressions_are_422_without_stack_overflow() {
             &json!({"expression": expression, "hessian": false}),
         )
         .await;
-        let status = resp.status().as_u16();
-        assert!(
-            took < Duration::from_secs(20),
-            "{}...: took {took:?}",
-            &expression[..20]
-        );
-        // A flat product may be fine; everything else names the nesting.
-        if status != 200 {
+        let what = &expression[..20];
+        assert!(took < Duration::from_secs(30), "{what}...: took {took:?}");
+        if nests {
             let problem = assert_problem(resp, 422).await;
-            assert_eq!(pointers(&problem), ["/expression"], "{problem}");
+            assert_eq!(pointers(&problem), ["/expression"], "{what}: {problem}");
+            assert!(problem_text(&problem).contains("nested"), "{problem}");
+        } else {
+            assert_eq!(resp.status(), 200, "{what}");
         }
     }
 
@@ -233,11 +241,15 @@ async fn nested_sigmoids_finish_within_the_derivative_budget() {
 #[tokio::test]
 async fn too_many_layers_is_422_naming_the_cap() {
     let app = spawn_app_with(|c| c.max_layers = 10).await;
-    let request = |n: usize| {
-        json!({"input_shape": [3, 8, 8], "layers": vec![json!({"type": "ReLU"}); n]})
-    };
+    let request =
+        |n: usize| json!({"input_shape": [3, 8, 8], "layers": vec![json!({"type": "ReLU"}); n]});
     let (resp, _) = timed_post(&app, "/v1/architecture", None, &request(10)).await;
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
     let (resp, took) = timed_post(&app, "/v1/architecture", None, &request(11)).await;
     let problem = assert_problem(resp, 422).await;
     assert!(took < QUICK, "took {took:?}");
@@ -298,7 +310,12 @@ async fn rubric_with_too_many_parts_is_refused() {
         &conv_rubric_with_parts(100),
     )
     .await;
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
 }
 
 #[tokio::test]
@@ -314,7 +331,11 @@ async fn a_viewer_can_write_nothing() {
     let viewer = app.create_key("viewer").await;
     let writes = [
         ("POST", "/v1/rubrics".to_string(), conv_rubric_with_parts(1)),
-        ("PUT", format!("/v1/rubrics/{id}"), conv_rubric_with_parts(1)),
+        (
+            "PUT",
+            format!("/v1/rubrics/{id}"),
+            conv_rubric_with_parts(1),
+        ),
         ("POST", format!("/v1/rubrics/{id}/regrade"), json!({})),
         (
             "POST",
