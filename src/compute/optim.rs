@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::error::{ComputeError, ComputeResult};
 use super::limits::Limits;
-use super::steps::{Step, fmt_num};
+use super::steps::{Step, StepLog, fmt_num};
 
 /// Worked-step lines written per request; beyond this a single note says the
 /// rest was omitted (the numbers are still all in the report).
@@ -431,7 +431,7 @@ pub fn run_with<F: FnMut(&ParamSet) -> ComputeResult<(f64, ParamSet)>>(
         .iter()
         .map(|p| TensorState::new(&cfg, p.len()))
         .collect();
-    let mut out = Steps::default();
+    let mut out = StepLog::new(MAX_STEP_LINES);
     out.push(
         format!("Optimizer: {}", cfg.conventions.join("; ")),
         format!(
@@ -972,36 +972,6 @@ impl TensorState {
     }
 }
 
-#[derive(Default)]
-struct Steps {
-    lines: Vec<Step>,
-    omitted: usize,
-}
-
-impl Steps {
-    fn push(&mut self, text: String, latex: String) {
-        if self.lines.len() < MAX_STEP_LINES {
-            self.lines.push(Step::new(text, latex));
-        } else {
-            self.omitted += 1;
-        }
-    }
-    fn full(&self) -> bool {
-        self.lines.len() >= MAX_STEP_LINES
-    }
-    fn finish(mut self) -> Vec<Step> {
-        if self.omitted > 0 {
-            let t = format!(
-                "... {} further lines omitted (all values are in the history)",
-                self.omitted
-            );
-            self.lines
-                .push(Step::new(t.clone(), format!("\\text{{{t}}}")));
-        }
-        self.lines
-    }
-}
-
 fn latex_escape(s: &str) -> String {
     s.replace('_', "\\_").replace('^', "\\^{}")
 }
@@ -1028,7 +998,7 @@ struct Tensor<'a> {
     state: &'a mut TensorState,
 }
 
-fn update_tensor(cfg: &Resolved, t: usize, tensor: Tensor<'_>, out: &mut Steps) -> Option<f64> {
+fn update_tensor(cfg: &Resolved, t: usize, tensor: Tensor<'_>, out: &mut StepLog) -> Option<f64> {
     let Tensor {
         name,
         params,
@@ -1572,7 +1542,7 @@ fn update_tensor(cfg: &Resolved, t: usize, tensor: Tensor<'_>, out: &mut Steps) 
                 out.push(text, latex);
             }
         } else {
-            out.omitted += lines.len();
+            out.omit_many(lines.len());
         }
     }
     eff

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use super::error::{ComputeError, ComputeResult};
 use super::limits::Limits;
-use super::steps::{Step, fmt_num};
+use super::steps::{Step, StepLog, fmt_num};
 
 /// Worked-step lines written per request; beyond this a note says how many
 /// were omitted (the numbers are all in the report).
@@ -667,24 +667,6 @@ struct Cache {
     y: Vec<f64>,
 }
 
-struct Lines {
-    lines: Vec<Step>,
-    omitted: usize,
-}
-
-impl Lines {
-    fn push(&mut self, text: String, latex: String) {
-        if self.lines.len() < MAX_STEP_LINES {
-            self.lines.push(Step::new(text, latex));
-        } else {
-            self.omitted += 1;
-        }
-    }
-    fn full(&self) -> bool {
-        self.lines.len() >= MAX_STEP_LINES
-    }
-}
-
 /// `w·x + u·h + b` written term by term when short.
 fn expand(wrow: &[f64], x: &[f64], urow: &[f64], h: &[f64], b: f64, total: f64) -> String {
     if wrow.len() + urow.len() > MAX_EXPANDED_TERMS {
@@ -726,9 +708,9 @@ fn matstr(m: &[Vec<f64>]) -> String {
 }
 
 /// One gradient line, skipped (counted as omitted) when the tensor is large.
-fn write_grad(lines: &mut Lines, field: &str, value: &str) {
+fn write_grad(lines: &mut StepLog, field: &str, value: &str) {
     if value.len() > 2_000 || lines.full() {
-        lines.omitted += 1;
+        lines.omit();
         return;
     }
     lines.push(
@@ -752,10 +734,7 @@ pub fn recurrent(req: &RecurrentRequest, limits: &Limits) -> ComputeResult<Recur
     let (d, canon, wsets) = validate(req, limits)?;
     let b_n = req.inputs.len();
     let t_n = req.inputs.first().map_or(0, |s| s.len());
-    let mut lines = Lines {
-        lines: Vec::new(),
-        omitted: 0,
-    };
+    let mut lines = StepLog::new(MAX_STEP_LINES);
     let conventions = conventions(&d, req.weights_per_step.is_some());
     lines.push(
         format!(
@@ -842,7 +821,7 @@ pub fn recurrent(req: &RecurrentRequest, limits: &Limits) -> ComputeResult<Recur
                         String::new()
                     };
                     if d.h > MAX_VECTOR_IN_STEPS || lines.full() {
-                        lines.omitted += 1;
+                        lines.omit();
                         continue;
                     }
                     lines.push(
@@ -909,14 +888,7 @@ pub fn recurrent(req: &RecurrentRequest, limits: &Limits) -> ComputeResult<Recur
             )
         }
     };
-    let mut steps = lines.lines;
-    if lines.omitted > 0 {
-        let t = format!(
-            "... {} further lines omitted (all values are in the report)",
-            lines.omitted
-        );
-        steps.push(Step::new(t.clone(), format!("\\text{{{t}}}")));
-    }
+    let steps = lines.finish();
     Ok(RecurrentReport {
         cell: d.kind,
         framework: d.fw,
@@ -1345,7 +1317,7 @@ fn trace_of(d: &Dims, c: &Cache, t: usize) -> TimestepTrace {
     }
 }
 
-fn write_step(d: &Dims, w: &Canon, c: &Cache, t: usize, out: &mut Lines) {
+fn write_step(d: &Dims, w: &Canon, c: &Cache, t: usize, out: &mut StepLog) {
     let (n_in, h) = (d.n_in, d.h);
     let names = d.gate_names();
     for (s, name) in names.iter().enumerate() {
@@ -1507,7 +1479,7 @@ fn loss_and_grad(
     d: &Dims,
     spec: &LossSpec,
     caches: &[Vec<Cache>],
-    out: &mut Lines,
+    out: &mut StepLog,
 ) -> (f64, Vec<Vec<Vec<f64>>>) {
     let b_n = caches.len() as f64;
     let t_n = caches.first().map_or(0, |s| s.len());

@@ -21,6 +21,62 @@ impl Step {
     }
 }
 
+/// Worked steps with a cap: past `cap` lines, further lines are counted, not
+/// kept, and [`StepLog::finish`] ends with one line saying how many were left
+/// out (every value is still in the report itself).
+#[derive(Debug, Clone)]
+pub struct StepLog {
+    lines: Vec<Step>,
+    omitted: usize,
+    cap: usize,
+}
+
+impl StepLog {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            lines: Vec::new(),
+            omitted: 0,
+            cap,
+        }
+    }
+
+    /// Keeps the line if the cap allows, else counts it as omitted.
+    pub fn push(&mut self, text: String, latex: String) {
+        if self.lines.len() < self.cap {
+            self.lines.push(Step::new(text, latex));
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// Counts a line that was not written (e.g. a vector too long to show).
+    pub fn omit(&mut self) {
+        self.omit_many(1);
+    }
+
+    /// Counts `n` lines that were not written.
+    pub fn omit_many(&mut self, n: usize) {
+        self.omitted += n;
+    }
+
+    pub fn full(&self) -> bool {
+        self.lines.len() >= self.cap
+    }
+
+    /// The lines, with a closing line counting the omitted ones.
+    pub fn finish(mut self) -> Vec<Step> {
+        if self.omitted > 0 {
+            let text = format!(
+                "... {} further lines omitted (all values are in the report)",
+                self.omitted
+            );
+            let latex = format!("\\text{{{text}}}");
+            self.lines.push(Step::new(text, latex));
+        }
+        self.lines
+    }
+}
+
 /// Formats an f64 for worked steps and normalized answers: integers without a
 /// fraction part, others with up to 12 significant digits, no trailing zeros.
 pub fn fmt_num(x: f64) -> String {
@@ -53,6 +109,20 @@ pub fn fmt_num(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::fmt_num;
+
+    #[test]
+    fn step_log_caps_and_counts() {
+        let mut log = super::StepLog::new(2);
+        for i in 0..5 {
+            log.push(format!("line {i}"), String::new());
+        }
+        log.omit();
+        assert!(log.full());
+        let lines = log.finish();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1].text, "line 1");
+        assert!(lines[2].text.starts_with("... 4 further lines omitted"));
+    }
 
     #[test]
     fn formats_numbers_for_humans() {
