@@ -91,6 +91,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
                 detail: inner.to_string(),
             }],
         })?;
+    // Every request body of this API is a JSON object; serde would also
+    // read a struct from an array of its fields, which the schema forbids.
+    if !raw.is_object() {
+        return Err(ApiError::Unprocessable {
+            detail: "the request body must be a JSON object".into(),
+            errors: vec![FieldError {
+                pointer: String::new(),
+                detail: "expected a JSON object".into(),
+            }],
+        });
+    }
     from_value(raw, "")
 }
 

@@ -110,7 +110,48 @@ fn spec_value(doc: OpenApiDoc) -> serde_json::Value {
     let mut value =
         serde_json::to_value(doc).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
     name_tagged_variants(&mut value);
+    any_of_for_catch_alls(&mut value);
     value
+}
+
+/// utoipa writes every untagged enum as `oneOf`, which requires exactly one
+/// member to match; an enum with a catch-all variant (`ExpectedValue`'s
+/// literal of any JSON type) then matches twice and every value fails. Such a
+/// `oneOf` becomes `anyOf`, which is what serde's untagged enums mean: the
+/// first variant that fits wins.
+fn any_of_for_catch_alls(node: &mut serde_json::Value) {
+    use serde_json::Value;
+    const CONSTRAINTS: [&str; 8] = [
+        "type",
+        "$ref",
+        "enum",
+        "const",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "properties",
+    ];
+    match node {
+        Value::Object(map) => {
+            let catch_all = map
+                .get("oneOf")
+                .and_then(Value::as_array)
+                .is_some_and(|members| {
+                    members.iter().any(|m| {
+                        m.as_object()
+                            .is_some_and(|m| !CONSTRAINTS.iter().any(|k| m.contains_key(*k)))
+                    })
+                });
+            if catch_all && let Some(members) = map.remove("oneOf") {
+                map.insert("anyOf".into(), members);
+            }
+            for child in map.values_mut() {
+                any_of_for_catch_alls(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(any_of_for_catch_alls),
+        _ => {}
+    }
 }
 
 /// The OpenAPI document as pretty JSON with a trailing newline (the form
@@ -125,10 +166,13 @@ pub fn openapi_json() -> String {
 /// Client generators (openapi-python-client among them) cannot resolve a
 /// `oneOf` member that is an inline `allOf` of a `$ref` and a tag object,
 /// which is what utoipa emits for the newtype variants of
-/// `#[serde(tag = "type")]` enums (`AnswerSpec`, `LayerSpec`): they drop the
-/// enum and everything using it. This hoists each such member into a named
-/// component `{Enum}{Variant}` (e.g. `AnswerSpecNumber`) and refers to it; the
-/// JSON accepted and produced does not change.
+/// `#[serde(tag = "type")]` enums (`AnswerSpec`, `LayerSpec`), and that
+/// `allOf` is also wrong when the referenced struct forbids unknown fields
+/// (its `additionalProperties: false` refuses the `type` tag). This replaces
+/// each such member by a named component `{Enum}{Variant}` (e.g.
+/// `AnswerSpecNumber`): the variant's struct schema with the tag added to its
+/// properties and required fields. The JSON accepted and produced does not
+/// change.
 fn name_tagged_variants(spec: &mut serde_json::Value) {
     use serde_json::Value;
     let Some(schemas) = spec
@@ -137,22 +181,51 @@ fn name_tagged_variants(spec: &mut serde_json::Value) {
     else {
         return;
     };
+    let snapshot = schemas.clone();
     let mut hoisted = Vec::new();
     for (name, schema) in schemas.iter_mut() {
         let Some(members) = schema.get_mut("oneOf").and_then(Value::as_array_mut) else {
             continue;
         };
         for member in members {
-            let tag = member
-                .get("allOf")
-                .and_then(Value::as_array)
-                .and_then(|parts| {
-                    parts
-                        .iter()
-                        .find_map(|p| p.pointer("/properties/type/enum/0")?.as_str())
+            let Some(parts) = member.get("allOf").and_then(Value::as_array) else {
+                continue;
+            };
+            let Some((tag_part, tag)) = parts.iter().find_map(|p| {
+                let tag = p.pointer("/properties/type/enum/0")?.as_str()?;
+                Some((p.clone(), tag.to_owned()))
+            }) else {
+                continue;
+            };
+            let referenced = parts
+                .iter()
+                .find_map(|p| {
+                    p.get("$ref")?
+                        .as_str()?
+                        .strip_prefix("#/components/schemas/")
                 })
-                .map(str::to_owned);
-            let Some(tag) = tag else { continue };
+                .and_then(|r| snapshot.get(r))
+                .filter(|r| r.get("properties").is_some_and(Value::is_object));
+            let merged = match referenced {
+                Some(base) => {
+                    let mut merged = base.clone();
+                    if let (Some(props), Some(tag_props)) = (
+                        merged.get_mut("properties").and_then(Value::as_object_mut),
+                        tag_part.get("properties").and_then(Value::as_object),
+                    ) {
+                        let mut with_tag = tag_props.clone();
+                        with_tag.extend(std::mem::take(props));
+                        *props = with_tag;
+                    }
+                    let mut required = vec![Value::String("type".into())];
+                    if let Some(old) = merged.get("required").and_then(Value::as_array) {
+                        required.extend(old.iter().cloned());
+                    }
+                    merged["required"] = Value::Array(required);
+                    merged
+                }
+                None => member.clone(),
+            };
             let variant: String = tag
                 .split('_')
                 .map(|word| {
@@ -164,11 +237,8 @@ fn name_tagged_variants(spec: &mut serde_json::Value) {
                 })
                 .collect();
             let component = format!("{name}{variant}");
-            let body = std::mem::replace(
-                member,
-                serde_json::json!({"$ref": format!("#/components/schemas/{component}")}),
-            );
-            hoisted.push((component, body));
+            *member = serde_json::json!({"$ref": format!("#/components/schemas/{component}")});
+            hoisted.push((component, merged));
         }
     }
     schemas.extend(hoisted);

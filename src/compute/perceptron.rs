@@ -76,6 +76,7 @@ impl Gate {
 
 /// How the decision is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = PerceptronConvention)]
 #[serde(rename_all = "snake_case")]
 pub enum Convention {
     /// y = step(w·x + b), firing when w·x + b >= 0; the bias is learned.

@@ -158,6 +158,7 @@ pub enum LossOn {
 
 /// The per-timestep loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = RecurrentLossKind)]
 #[serde(rename_all = "snake_case")]
 pub enum LossKind {
     /// Mean squared error over batch and output units (PyTorch `mse_loss`).

@@ -730,7 +730,7 @@ pub enum AnswerValue {
     Number(serde_json::Number),
     /// A list: a shape or vector `[8, 8, 5]`, matrix rows `[[1, 0], [0, 1]]`,
     /// or the chosen options `["a", "c"]`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     List(Vec<Value>),
 }
 
