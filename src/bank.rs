@@ -80,7 +80,7 @@ pub async fn load(store: &Store, limits: &Limits) -> anyhow::Result<Vec<Loaded>>
                     .join("; ")
             )
         })?;
-        let tests = resolved.run_self_tests();
+        let tests = resolved.run_all_self_tests();
         anyhow::ensure!(
             tests.failures.is_empty(),
             "bank/{slug}.json fails {} of its {} self-tests: {:?}",

@@ -55,7 +55,7 @@ fn check_file(path: &PathBuf, engines: &Engines) -> Vec<String> {
     }
     match rubric.resolve_keys(engines) {
         Ok(resolved) => {
-            let report = resolved.run_self_tests();
+            let report = resolved.run_all_self_tests();
             if !report.failures.is_empty() || report.passed != report.total {
                 problems.push(format!("{name}: self-tests failed: {:#?}", report.failures));
             }

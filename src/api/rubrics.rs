@@ -203,7 +203,7 @@ async fn prepare(
         let resolved = rubric
             .resolve_keys(&engines)
             .map_err(|p| problems_to_error("the rubric is not valid", p))?;
-        let tests = resolved.run_self_tests();
+        let tests = resolved.run_all_self_tests();
         if !tests.failures.is_empty() {
             return Err(ApiError::Unprocessable {
                 detail: format!(

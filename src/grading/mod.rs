@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod selftest;
 pub mod shape;
 pub mod stats;
+pub mod template;
 pub mod text;
 pub mod validate;
 
@@ -33,3 +34,4 @@ pub use grade::{
 pub use model::{Answers, Rubric, RubricProblem, StudentAnswer};
 pub use resolve::{AuditFinding, KeyResolver, NoEngines, ResolvedRubric};
 pub use selftest::{SelfTestFailure, SelfTestReport};
+pub use template::{Template, Variant, VariantError};

@@ -33,9 +33,14 @@ pub struct Rubric {
     /// The gradable parts, graded independently (except follow-through).
     pub parts: Vec<Part>,
     /// Self-test cases: answers with the score the rubric must give them.
-    /// Default: none.
+    /// With a template they run on the default parameters only. Default: none.
     #[serde(default)]
     pub tests: Vec<RubricTest>,
+    /// Makes the rubric a question template: parameters, constraints and
+    /// variant self-tests; `{{expr}}` placeholders in the rubric's strings
+    /// are replaced per variant. Default: none (a fixed question).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<super::template::Template>,
 }
 
 /// One gradable answer field of a question.

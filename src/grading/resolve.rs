@@ -225,6 +225,10 @@ impl Rubric {
         &self,
         resolver: &dyn KeyResolver,
     ) -> Result<ResolvedRubric, Vec<RubricProblem>> {
+        if self.template.is_some() {
+            // The printed question: the template's default parameters.
+            return self.with_defaults()?.resolve_keys(resolver);
+        }
         self.validate()?;
         let mut problems = Vec::new();
         let mut concrete = self.clone();
@@ -255,6 +259,20 @@ impl Rubric {
     /// runs the check and reports where the printed value disagrees with the
     /// computed one under the part's equivalence (or the check fails).
     pub fn audit(&self, resolver: &dyn KeyResolver) -> Vec<AuditFinding> {
+        if self.template.is_some() {
+            return match self.with_defaults() {
+                Ok(printed) => printed.audit(resolver),
+                Err(problems) => problems
+                    .into_iter()
+                    .map(|p| AuditFinding {
+                        pointer: p.pointer,
+                        printed: Value::Null,
+                        computed: Value::Null,
+                        message: format!("the default parameters cannot be used: {}", p.message),
+                    })
+                    .collect(),
+            };
+        }
         let mut out = Vec::new();
         for (i, part) in self.parts.iter().enumerate() {
             let base = format!("/parts/{i}");

@@ -80,3 +80,17 @@ impl ResolvedRubric {
         }
     }
 }
+
+impl ResolvedRubric {
+    /// The rubric's own self-tests followed by the generated ones (see
+    /// [`ResolvedRubric::run_generated_tests`]): what must pass before a
+    /// rubric or a variant is used.
+    pub fn run_all_self_tests(&self) -> SelfTestReport {
+        let mut report = self.run_self_tests();
+        let generated = self.run_generated_tests();
+        report.total += generated.total;
+        report.passed += generated.passed;
+        report.failures.extend(generated.failures);
+        report
+    }
+}
