@@ -31,6 +31,29 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
     files
 }
 
+/// The template parameters of a bank question (empty for a fixed question
+/// or an unknown slug), read once from the embedded files.
+pub fn parameters(slug: &str) -> Vec<String> {
+    static PARAMETERS: std::sync::OnceLock<std::collections::HashMap<String, Vec<String>>> =
+        std::sync::OnceLock::new();
+    PARAMETERS
+        .get_or_init(|| {
+            files()
+                .into_iter()
+                .filter_map(|(slug, text)| {
+                    let rubric: Rubric = serde_json::from_str(text).ok()?;
+                    Some((
+                        slug.to_owned(),
+                        rubric.template?.parameters.into_keys().collect(),
+                    ))
+                })
+                .collect()
+        })
+        .get(slug)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// What loading did with one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Loaded {
@@ -88,6 +111,13 @@ pub async fn load(store: &Store, limits: &Limits) -> anyhow::Result<Vec<Loaded>>
             tests.total,
             tests.failures
         );
+        if rubric.template.is_some() {
+            for seed in 0..3 {
+                rubric.variant(seed, &engines).map_err(|e| {
+                    anyhow::anyhow!("bank/{slug}.json gives no variant for seed {seed}: {e}")
+                })?;
+            }
+        }
         let findings = rubric.audit(&engines);
         let body = serde_json::to_value(&rubric)?;
         let resolved_json = serde_json::to_value(resolved.rubric())?;

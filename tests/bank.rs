@@ -62,9 +62,55 @@ fn check_file(path: &PathBuf, engines: &Engines) -> Vec<String> {
         }
         Err(p) => problems.push(format!("{name}: keys do not resolve: {p:#?}")),
     }
+    problems.extend(check_variants(&name, &rubric, engines));
     let findings = rubric.audit(engines);
     if !findings.is_empty() {
         problems.push(format!("{name}: audit disagreements: {findings:#?}"));
+    }
+    problems
+}
+
+/// Seeds drawn per template in the bank check.
+const SEEDS: u64 = 25;
+
+/// A template must give a variant for every seed tried (each passing its
+/// self-tests: model answers full marks, each valued mistake its points),
+/// the variants must differ, and their keys must change with the numbers.
+fn check_variants(name: &str, rubric: &Rubric, engines: &Engines) -> Vec<String> {
+    let Some(template) = &rubric.template else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let printed = match rubric.resolve_keys(engines) {
+        Ok(r) => r.model_answers(),
+        Err(_) => return problems,
+    };
+    let mut distinct = std::collections::BTreeSet::new();
+    let mut changed_keys = 0;
+    for seed in 0..SEEDS {
+        match rubric.variant(seed, engines) {
+            Ok(v) => {
+                if v.self_tests.total < template.tests.len() + 1 {
+                    problems.push(format!("{name}: seed {seed}: too few self-tests ran"));
+                }
+                distinct.insert(format!("{:?}", v.parameters));
+                if v.resolved.model_answers() != printed {
+                    changed_keys += 1;
+                }
+            }
+            Err(e) => problems.push(format!("{name}: seed {seed}: {e}")),
+        }
+    }
+    if distinct.len() < 5 {
+        problems.push(format!(
+            "{name}: only {} distinct variants in {SEEDS} seeds",
+            distinct.len()
+        ));
+    }
+    if changed_keys < SEEDS / 2 {
+        problems.push(format!(
+            "{name}: only {changed_keys} of {SEEDS} variants have other keys than the printed question"
+        ));
     }
     problems
 }

@@ -22,6 +22,9 @@ pub struct BankEntry {
     pub title: String,
     pub latest_version: i64,
     pub loaded_at: String,
+    /// Parameters of the question template (empty for a fixed question):
+    /// draw variants with `POST /v1/rubrics/{rubric_id}/variants`.
+    pub parameters: Vec<String>,
 }
 
 /// The question bank: every shipped question with its rubric id.
@@ -38,6 +41,7 @@ async fn list_bank(
         entries
             .into_iter()
             .map(|e| BankEntry {
+                parameters: crate::bank::parameters(&e.slug),
                 slug: e.slug,
                 rubric_id: e.rubric_id,
                 title: e.title,

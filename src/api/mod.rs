@@ -12,6 +12,7 @@ pub mod keys;
 pub mod responses;
 pub mod rubrics;
 pub mod submissions;
+pub mod variants;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,6 +91,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(compute::router())
         .merge(rubrics::router())
+        .merge(variants::router())
         .merge(bank::router())
         .merge(submissions::router())
 }

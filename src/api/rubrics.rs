@@ -21,7 +21,8 @@ use super::responses::{ComputeErrors, ReadErrors, WriteErrors};
 use crate::compute::limits::Limits;
 use crate::grading::engines::Engines;
 use crate::grading::{
-    Answers, AuditFinding, GradeOptions, GradeResult, ResolvedRubric, Rubric, SelfTestReport, grade,
+    Answers, AuditFinding, GradeOptions, GradeResult, ResolvedRubric, Rubric, SelfTestReport,
+    Variant, VariantError, grade,
 };
 use crate::store::rubrics::{NewRubricVersion, RubricVersionRecord};
 
@@ -33,7 +34,13 @@ use crate::store::rubrics::{NewRubricVersion, RubricVersionRecord};
 pub struct RubricCache {
     entries: Mutex<HashMap<(String, i64), Arc<ResolvedRubric>>>,
     latest: Mutex<HashMap<String, i64>>,
+    /// Variants of template rubrics by (id, version, seed): deterministic,
+    /// so never stale either.
+    variants: Mutex<HashMap<(String, i64, i64), Arc<Variant>>>,
 }
+
+/// Most variants kept in memory.
+const VARIANT_CACHE_CAPACITY: usize = 8192;
 
 /// Most compiled versions kept in memory.
 const CACHE_CAPACITY: usize = 1024;
@@ -53,6 +60,23 @@ impl RubricCache {
                 entries.clear();
             }
             entries.insert((id.to_owned(), version), rubric);
+        }
+    }
+
+    pub(super) fn variant(&self, id: &str, version: i64, seed: i64) -> Option<Arc<Variant>> {
+        self.variants
+            .lock()
+            .ok()?
+            .get(&(id.to_owned(), version, seed))
+            .cloned()
+    }
+
+    pub(super) fn put_variant(&self, id: &str, version: i64, seed: i64, variant: Arc<Variant>) {
+        if let Ok(mut variants) = self.variants.lock() {
+            if variants.len() >= VARIANT_CACHE_CAPACITY {
+                variants.clear();
+            }
+            variants.insert((id.to_owned(), version, seed), variant);
         }
     }
 
@@ -162,6 +186,9 @@ pub struct GradeRequest {
     /// Version of the stored rubric (default: latest).
     #[schema(minimum = 1)]
     pub rubric_version: Option<i64>,
+    /// Grade against the variant of this seed (template rubrics only).
+    #[schema(minimum = 0, maximum = 9007199254740991i64)]
+    pub variant_seed: Option<i64>,
     /// The answers, part id -> answer.
     pub answers: Answers,
     /// Grading options (default: follow-through and method credit on).
@@ -169,7 +196,10 @@ pub struct GradeRequest {
     pub options: Option<GradeOptions>,
 }
 
-fn problems_to_error(detail: &str, problems: Vec<crate::grading::RubricProblem>) -> ApiError {
+pub(super) fn problems_to_error(
+    detail: &str,
+    problems: Vec<crate::grading::RubricProblem>,
+) -> ApiError {
     ApiError::Unprocessable {
         detail: format!(
             "{detail}: {}",
@@ -227,11 +257,38 @@ async fn prepare(
                     .collect(),
             });
         }
+        check_variants(&rubric, &engines)?;
         let findings = rubric.audit(&engines);
         Ok((resolved, tests, findings))
     })
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("rubric preparation failed: {e}")))?
+}
+
+/// Seeds whose variants must exist before a template rubric is stored.
+const CHECKED_SEEDS: std::ops::Range<u64> = 0..3;
+
+/// A template rubric is stored only when its first seeds give variants
+/// (so a template whose constraints or self-tests can never be met is
+/// refused at authoring time, not when a learner submits).
+fn check_variants(rubric: &Rubric, engines: &Engines) -> Result<(), ApiError> {
+    if rubric.template.is_none() {
+        return Ok(());
+    }
+    for seed in CHECKED_SEEDS {
+        if let Err(e) = rubric.variant(seed, engines) {
+            return Err(variant_error(e, "/template", &format!("seed {seed}")));
+        }
+    }
+    Ok(())
+}
+
+/// A variant that cannot be made, as a 422 at `pointer`.
+pub(super) fn variant_error(e: VariantError, pointer: &str, what: &str) -> ApiError {
+    match e {
+        VariantError::Invalid(problems) => problems_to_error("the template is not valid", problems),
+        other => ApiError::unprocessable(pointer, format!("{what}: {other}")),
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
@@ -487,15 +544,24 @@ async fn grade_preview(
     ApiJson(body): ApiJson<GradeRequest>,
 ) -> Result<Json<GradeResult>, ApiError> {
     let options = body.options.unwrap_or_default();
+    let seed = super::variants::check_seed(body.variant_seed, "/variant_seed")?;
     let rubric = match (body.rubric, body.rubric_id) {
         (Some(rubric), None) => {
             caller.for_compute(&state)?;
-            let (resolved, _, _) = prepare(rubric, state.limits.clone()).await?;
-            Arc::new(resolved)
+            match seed {
+                None => Arc::new(prepare(rubric, state.limits.clone()).await?.0),
+                Some(seed) => {
+                    let variant =
+                        super::variants::make_variant(rubric, seed, state.limits.clone()).await?;
+                    variant.resolved.clone()
+                }
+            }
         }
         (None, Some(id)) => {
             caller.require(Readers::ROLES, "grading against a stored rubric")?;
-            load_compiled(&state, &id, body.rubric_version).await?.1
+            super::variants::load_for_grading(&state, &id, body.rubric_version, seed)
+                .await?
+                .1
         }
         _ => {
             return Err(ApiError::unprocessable(

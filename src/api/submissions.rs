@@ -20,6 +20,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, from_value};
 use super::responses::{ReadErrors, WriteErrors};
 use super::rubrics::{load_compiled, page_limit};
+use super::variants::load_for_grading;
 use crate::grading::stats::{Statistics, statistics};
 use crate::grading::{Answers, GradeOptions, GradeResult, GradeStatus, GradescopeResults, grade};
 use crate::store::keys::{Principal, Role};
@@ -46,8 +47,10 @@ pub struct SubmissionRequest {
     /// Attempt number (default: the learner's next attempt on this rubric).
     #[schema(minimum = 1)]
     pub attempt: Option<i64>,
-    /// Seed of the randomized variant the learner answered, if any.
-    #[schema(minimum = 0)]
+    /// Seed of the variant of a template rubric the learner answered (from
+    /// `POST /v1/rubrics/{id}/variants`); the answers are graded against
+    /// that variant's keys. Omit for fixed rubrics.
+    #[schema(minimum = 0, maximum = 9007199254740991i64)]
     pub variant_seed: Option<i64>,
     /// The answers, part id -> answer.
     pub answers: Answers,
@@ -191,12 +194,7 @@ fn validate(request: &SubmissionRequest, pointer_prefix: &str) -> Result<(), Api
             "attempt must be at least 1",
         ));
     }
-    if request.variant_seed.is_some_and(|s| s < 0) {
-        return Err(ApiError::unprocessable(
-            at("variant_seed"),
-            "variant_seed must not be negative",
-        ));
-    }
+    super::variants::check_seed(request.variant_seed, &at("variant_seed"))?;
     Ok(())
 }
 
@@ -213,12 +211,26 @@ async fn submit_one(
         let canonical = serde_json::to_vec(&request).unwrap_or_default();
         hex::encode(Sha256::digest(&canonical))
     });
-    let (version, rubric) = load_compiled(state, &request.rubric_id, request.rubric_version)
-        .await
-        .map_err(|e| match e {
-            ApiError::NotFound(detail) => ApiError::unprocessable(at("rubric_id"), detail),
-            other => other,
-        })?;
+    let seed = super::variants::check_seed(request.variant_seed, &at("variant_seed"))?;
+    let (version, rubric) =
+        load_for_grading(state, &request.rubric_id, request.rubric_version, seed)
+            .await
+            .map_err(|e| match e {
+                ApiError::NotFound(detail) => ApiError::unprocessable(at("rubric_id"), detail),
+                ApiError::Unprocessable { detail, errors } => ApiError::Unprocessable {
+                    detail,
+                    errors: errors
+                        .into_iter()
+                        .map(|mut f| {
+                            if f.pointer == "/variant_seed" {
+                                f.pointer = at("variant_seed");
+                            }
+                            f
+                        })
+                        .collect(),
+                },
+                other => other,
+            })?;
     let options = request.options.clone().unwrap_or_default();
     let answers = request.answers.clone();
     let result = grade(&rubric, &answers, &options);
@@ -911,13 +923,37 @@ async fn regrade(
     let (version, rubric) = load_compiled(&state, &id, None).await?;
     let records = state.store.submissions_of_rubric(&id).await?;
     let examined = records.len();
+    // Submissions made on variants are regraded against the same seed's
+    // variant of the latest version.
+    let mut variants = std::collections::HashMap::new();
+    for seed in records.iter().filter_map(|r| r.variant_seed) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = variants.entry(seed) {
+            let checked = super::variants::check_seed(Some(seed), "/variant_seed")?;
+            let (_, compiled) = load_for_grading(&state, &id, Some(version), checked)
+                .await
+                .map_err(|e| match e {
+                    ApiError::Unprocessable { detail, .. } => ApiError::unprocessable(
+                        "",
+                        format!(
+                            "submissions made on the variant of seed {seed} cannot be regraded against version {version}: {detail}"
+                        ),
+                    ),
+                    other => other,
+                })?;
+            slot.insert(compiled);
+        }
+    }
     let graded = tokio::task::spawn_blocking(move || {
         records
             .into_iter()
             .map(|r| {
                 let stored: StoredAnswers = serde_json::from_value(r.answers.clone())
                     .map_err(internal("stored answers unreadable"))?;
-                let result = grade(&rubric, &stored.answers, &stored.options);
+                let against = r
+                    .variant_seed
+                    .and_then(|s| variants.get(&s))
+                    .unwrap_or(&rubric);
+                let result = grade(against, &stored.answers, &stored.options);
                 Ok((r, result))
             })
             .collect::<Result<Vec<_>, ApiError>>()

@@ -513,7 +513,7 @@ pub struct Variant {
     /// Draws made for this seed, the accepted one included.
     pub draws: u32,
     /// The concrete, compiled rubric of this variant.
-    pub resolved: ResolvedRubric,
+    pub resolved: std::sync::Arc<ResolvedRubric>,
     /// Its self-tests (all passed).
     pub self_tests: SelfTestReport,
 }
@@ -627,7 +627,7 @@ impl Rubric {
                         parameters: params,
                         derived,
                         draws: attempt,
-                        resolved,
+                        resolved: std::sync::Arc::new(resolved),
                         self_tests,
                     });
                 }
