@@ -604,6 +604,8 @@ pub struct GradebookRow {
     pub percent: f64,
     pub status: GradeStatus,
     pub rubric_version: i64,
+    /// Seed of the variant the learner answered (template rubrics).
+    pub variant_seed: Option<i64>,
     pub submitted_at: String,
     /// Points per part, by part id.
     pub parts: BTreeMap<String, f64>,
@@ -697,6 +699,7 @@ fn gradebook_of(
             },
             status: result.status,
             rubric_version: record.rubric_version,
+            variant_seed: record.variant_seed,
             submitted_at: record.created_at,
             parts: result
                 .parts
@@ -725,6 +728,7 @@ fn gradebook_csv(book: &Gradebook) -> Result<String, ApiError> {
         "attempt".into(),
         "attempts".into(),
         "submitted_at".into(),
+        "variant_seed".into(),
     ];
     header.extend(book.part_ids.iter().map(|p| format!("part {p}")));
     header.push("feedback".into());
@@ -744,6 +748,7 @@ fn gradebook_csv(book: &Gradebook) -> Result<String, ApiError> {
             row.attempt.to_string(),
             row.attempts.to_string(),
             row.submitted_at.clone(),
+            row.variant_seed.map(|s| s.to_string()).unwrap_or_default(),
         ];
         record.extend(book.part_ids.iter().map(|p| {
             row.parts

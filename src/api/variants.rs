@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -42,10 +43,12 @@ pub struct VariantView {
     pub rubric_id: String,
     pub version: i64,
     pub seed: i64,
-    /// The drawn parameters.
-    pub parameters: BTreeMap<String, f64>,
+    /// The drawn parameters (whole numbers as JSON integers).
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub parameters: BTreeMap<String, Value>,
     /// The template's derived values for these parameters.
-    pub derived: BTreeMap<String, f64>,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub derived: BTreeMap<String, Value>,
     /// The question text with the parameters filled in.
     pub prompt: String,
     /// The variant as a concrete rubric: prompts filled in, every computed key
@@ -195,14 +198,22 @@ async fn create_variant(
         rubric_id: id,
         version,
         seed: request.seed,
-        parameters: variant.parameters.clone(),
-        derived: variant.derived.clone(),
+        parameters: numbers(&variant.parameters),
+        derived: numbers(&variant.derived),
         prompt: rubric.prompt.clone(),
         model_answers: variant.resolved.model_answers(),
         rubric,
         draws: variant.draws,
         self_tests: variant.self_tests.clone(),
     }))
+}
+
+/// Values as JSON numbers, whole numbers as integers (`26`, not `26.0`).
+fn numbers(values: &BTreeMap<String, f64>) -> BTreeMap<String, Value> {
+    values
+        .iter()
+        .map(|(k, x)| (k.clone(), crate::grading::template::number_json(*x)))
+        .collect()
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -493,7 +493,7 @@ fn substitute_str(s: &str, values: &Values) -> Result<Option<Value>, String> {
 }
 
 /// A whole number as a JSON integer (so engines reading sizes accept it).
-fn number_json(x: f64) -> Value {
+pub fn number_json(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 9.0e15 {
         Value::from(x as i64)
     } else {

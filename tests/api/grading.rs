@@ -92,7 +92,10 @@ async fn rubric_roles_validation_and_self_tests() {
     let created = create_rubric(&app, &instructor, &conv_rubric(2.0)).await;
     assert_eq!(created["version"], 1);
     assert_eq!(created["max_score"], 2.0);
-    assert_eq!(created["self_tests"]["passed"], 2);
+    assert_eq!(
+        created["self_tests"]["passed"], 3,
+        "two own tests + the generated model-answer test"
+    );
     let id = created["id"].as_str().unwrap();
     let got: Value = app
         .get(&format!("/v1/rubrics/{id}"), Some(&viewer))

@@ -11,3 +11,4 @@ mod helpers;
 mod openapi;
 mod persistence;
 mod reliability;
+mod variants;
