@@ -3,6 +3,7 @@
 
 mod auth;
 mod bank;
+mod classroom;
 mod docs;
 mod errors;
 mod grading;
