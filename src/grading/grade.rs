@@ -433,6 +433,7 @@ fn grade_part(
                     matches!(&parsed_opt, Some(Parsed::Shape(s)) if s.dims.len() == *r)
                 }
                 CCond::Contains(ph) => ph.iter().any(|w| text::contains_words(&all_words, w)),
+                CCond::Missing(ph) => !ph.iter().any(|w| text::contains_words(&all_words, w)),
                 CCond::NoWorking => {
                     working.trim().is_empty() && !text_in.contains(['=', '\u{2248}'])
                 }
@@ -1109,6 +1110,61 @@ mod tests {
         assert_eq!(
             part(&run(&r, &[("a", "3")]), "a").verdict,
             Verdict::Incorrect
+        );
+    }
+
+    #[test]
+    fn missing_phrases_deduct_and_a_required_phrase_can_cost_everything() {
+        let r = rubric(json!([
+            {"id": "u", "max_points": 1.5,
+             "answer": {"type": "concepts", "groups": [
+                 {"id": "pretrain", "points": 1, "phrases": ["pretrain", "autoencoder"]},
+                 {"id": "extract", "points": 0.5, "phrases": ["feature extraction"]}]},
+             "deductions": [{"id": "no_features", "points": 0.5,
+                             "when": {"kind": "missing", "phrases": ["feature extraction", "features"]}}]},
+            {"id": "k", "max_points": 3,
+             "answer": {"type": "concepts", "groups": [
+                 {"id": "conv", "points": 1, "phrases": ["Conv2D"]},
+                 {"id": "pool", "points": 1, "phrases": ["MaxPooling2D"]},
+                 {"id": "dense", "points": 1, "phrases": ["Dense"]}]},
+             "deductions": [{"id": "no_sequential", "points": 3,
+                             "when": {"kind": "missing", "phrases": ["Sequential"]},
+                             "feedback": "no Sequential model: 0 marks for the answer"}]}]));
+        let g = run(
+            &r,
+            &[("u", "pretrain an autoencoder, then feature extraction")],
+        );
+        assert_eq!(part(&g, "u").points, 1.5);
+        let g = run(
+            &r,
+            &[("u", "pretrain an autoencoder on the unlabelled data")],
+        );
+        let p = part(&g, "u");
+        assert_eq!(p.points, 0.5, "{:?}", p.feedback);
+        assert!(p.feedback.iter().any(|l| l.contains("no_features")));
+        let g = run(
+            &r,
+            &[(
+                "k",
+                "model = Sequential([Conv2D(...), MaxPooling2D(), Dense(10)])",
+            )],
+        );
+        assert_eq!(part(&g, "k").points, 3.0);
+        let g = run(&r, &[("k", "Conv2D, MaxPooling2D, Dense")]);
+        let p = part(&g, "k");
+        assert_eq!(p.points, 0.0);
+        assert!(
+            p.feedback
+                .iter()
+                .any(|l| l.contains("0 marks for the answer"))
+        );
+        // Nothing to take from a zero score.
+        let g = run(&r, &[("u", "no idea")]);
+        assert!(
+            !part(&g, "u")
+                .feedback
+                .iter()
+                .any(|l| l.contains("no_features"))
         );
     }
 

@@ -143,10 +143,22 @@ pub struct ComputeSpec {
     /// The engine's request body.
     #[schema(value_type = Object)]
     pub request: Value,
-    /// RFC 6901 pointer into the engine's response selecting the key.
-    /// Default: the whole response.
+    /// RFC 6901 pointer into the engine's response selecting the key, or a
+    /// list of pointers whose values make the key as a JSON array (e.g. the
+    /// three unknowns of a solved filter as one vector). Default: the whole
+    /// response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub select: Option<String>,
+    pub select: Option<Selector>,
+}
+
+/// One pointer, or several gathered into an array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Selector {
+    /// One value.
+    One(String),
+    /// Several values, gathered into a JSON array in this order.
+    Many(Vec<String>),
 }
 
 /// The answer type of a part, with its key and options. Tagged by `type`.
@@ -456,6 +468,11 @@ pub struct ChoiceOption {
     /// Option text (also accepted as the answer, ignoring case/punctuation).
     #[serde(default)]
     pub text: String,
+    /// The value of a computation this option stands for (e.g.
+    /// `"local_maximum"`, `false`), for keys computed with `compute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub value: Option<Value>,
 }
 
 /// Scoring of multiple-choice parts.
@@ -477,8 +494,16 @@ pub enum ChoiceScoring {
 pub struct ChoiceSpec {
     /// The options.
     pub options: Vec<ChoiceOption>,
-    /// Ids of the correct options (exactly one unless `multiple`).
+    /// Ids of the correct options (exactly one unless `multiple`). May be
+    /// left empty when `compute` gives the key.
+    #[serde(default)]
     pub correct: Vec<String>,
+    /// Computes the key: the correct options are those whose `value` equals
+    /// the computed value (each element of it, for an array). With `correct`
+    /// also given, `correct` is the printed key, used for grading, and the
+    /// audit reports where the computation disagrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<ComputeSpec>,
     /// Whether several options may be selected. Default: false.
     #[serde(default)]
     pub multiple: bool,
@@ -615,6 +640,13 @@ pub enum DeductionCondition {
     /// The answer or working contains one of the phrases (normalized text).
     Contains {
         /// Phrases.
+        phrases: Vec<String>,
+    },
+    /// Neither the answer nor the working contains any of the phrases
+    /// ("−0.5 if feature extraction is not mentioned"; with `points` equal
+    /// to `max_points`: "no Sequential model, 0 marks for the answer").
+    Missing {
+        /// Phrases, any of which satisfies the requirement.
         phrases: Vec<String>,
     },
     /// No working was submitted: the `working` field is empty and the answer

@@ -16,7 +16,7 @@ use super::matrix::{Matrix, equivalent as matrix_equivalent, parse_matrix};
 use super::model::{
     AnswerSpec, ChoiceScoring, ComputeSpec, Convention, CreditRule, DeductionCondition, DimOrder,
     ExpectedValue, ExprList, MatrixEquivalence, PartFeedback, Plausible, Recognizer, Rubric,
-    RubricProblem, Tolerance,
+    RubricProblem, Selector, Tolerance,
 };
 use super::number::{NumberFormat, is_close, parse_expr, parse_number, render_num};
 use super::shape::{WeightKey, parse_shape, render_shape};
@@ -137,6 +137,7 @@ pub(crate) enum CCond {
     Scalar,
     Rank(usize),
     Contains(Vec<Vec<String>>),
+    Missing(Vec<Vec<String>>),
     NoWorking,
 }
 
@@ -293,6 +294,38 @@ impl Rubric {
             for (j, m) in part.method_credit.iter().enumerate() {
                 checked.push((format!("{base}/method_credit/{j}/value"), &m.value));
             }
+            if let AnswerSpec::Choice(c) = &part.answer
+                && !c.correct.is_empty()
+                && let Some(spec) = &c.compute
+            {
+                let ptr = format!("{base}/answer/correct");
+                let printed = {
+                    let mut ids = c.correct.clone();
+                    ids.sort();
+                    ids
+                };
+                let computed = run_compute(spec, None, resolver, &ptr)
+                    .and_then(|v| choice_ids(c, &v, &ptr).map(|ids| (v, ids)));
+                match computed {
+                    Ok((_, ids)) if ids == printed => {}
+                    Ok((v, ids)) => out.push(AuditFinding {
+                        pointer: ptr,
+                        printed: Value::from(printed.clone()),
+                        computed: Value::from(ids.clone()),
+                        message: format!(
+                            "the printed key {} disagrees with the computed {} (the computation gives {v})",
+                            printed.join(", "),
+                            ids.join(", ")
+                        ),
+                    }),
+                    Err(p) => out.push(AuditFinding {
+                        pointer: ptr,
+                        printed: Value::from(printed),
+                        computed: Value::Null,
+                        message: format!("the check could not run: {}", p.message),
+                    }),
+                }
+            }
             let is_method = |p: &str| p.contains("/method_credit/");
             for (ptr, ev) in checked {
                 let ExpectedValue::Checked(ck) = ev else {
@@ -426,9 +459,11 @@ fn run_compute(
     let resp = resolver
         .resolve(&spec.engine, &req)
         .map_err(|m| RubricProblem::new(ptr, format!("engine '{}' failed: {m}", spec.engine)))?;
-    match spec.select.as_deref() {
-        None | Some("") => Ok(resp),
-        Some(sel) => resp.pointer(sel).cloned().ok_or_else(|| {
+    let pick = |sel: &str| {
+        if sel.is_empty() {
+            return Ok(resp.clone());
+        }
+        resp.pointer(sel).cloned().ok_or_else(|| {
             RubricProblem::new(
                 ptr,
                 format!(
@@ -436,8 +471,77 @@ fn run_compute(
                     spec.engine
                 ),
             )
-        }),
+        })
+    };
+    match &spec.select {
+        None => Ok(resp.clone()),
+        Some(Selector::One(sel)) => pick(sel),
+        Some(Selector::Many(sels)) if sels.is_empty() => Err(RubricProblem::new(
+            ptr,
+            "select lists no pointer: give one or more",
+        )),
+        Some(Selector::Many(sels)) => sels
+            .iter()
+            .map(|s| pick(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
     }
+}
+
+/// The ids of the options whose `value` equals `computed` (or one of its
+/// elements, for an array).
+fn choice_ids(
+    c: &super::model::ChoiceSpec,
+    computed: &Value,
+    ptr: &str,
+) -> Result<Vec<String>, RubricProblem> {
+    let wanted: Vec<&Value> = match computed {
+        Value::Array(items) => items.iter().collect(),
+        one => vec![one],
+    };
+    let same = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    };
+    let mut ids = Vec::new();
+    for w in wanted {
+        let matching: Vec<&str> = c
+            .options
+            .iter()
+            .filter(|o| o.value.as_ref().is_some_and(|v| same(v, w)))
+            .map(|o| o.id.as_str())
+            .collect();
+        match matching.as_slice() {
+            [id] => ids.push((*id).to_owned()),
+            [] => {
+                return Err(RubricProblem::new(
+                    ptr,
+                    format!("the computed value {w} is the value of no option"),
+                ));
+            }
+            _ => {
+                return Err(RubricProblem::new(
+                    ptr,
+                    format!(
+                        "the computed value {w} is the value of several options: {}",
+                        matching.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    if !c.multiple && ids.len() != 1 {
+        return Err(RubricProblem::new(
+            ptr,
+            format!(
+                "a single choice needs one computed value, got {}",
+                ids.len()
+            ),
+        ));
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// Sets `value` at RFC 6901 `pointer`, creating the last object member.
@@ -601,8 +705,28 @@ fn compile_part(
     base: &str,
     concrete: &mut super::model::Part,
 ) -> Result<CompiledPart, Vec<RubricProblem>> {
-    let part = &rubric.parts[index];
+    let mut part = &rubric.parts[index];
     let mut problems = Vec::new();
+    // A computed choice key: the ids of the options matching the computation.
+    let computed_choice;
+    if let AnswerSpec::Choice(c) = &part.answer
+        && c.correct.is_empty()
+        && let Some(spec) = &c.compute
+    {
+        let ptr = format!("{base}/answer/compute");
+        let ids = run_compute(spec, None, resolver, &ptr)
+            .and_then(|v| choice_ids(c, &v, &ptr))
+            .map_err(|p| vec![p])?;
+        let mut with_ids = part.clone();
+        if let AnswerSpec::Choice(c) = &mut with_ids.answer {
+            c.correct = ids.clone();
+        }
+        if let AnswerSpec::Choice(c) = &mut concrete.answer {
+            c.correct = ids;
+        }
+        computed_choice = with_ids;
+        part = &computed_choice;
+    }
     let max = part.max_points;
     // The key.
     let mut key = None;
@@ -730,6 +854,9 @@ fn compile_part(
                     CCond::Contains(phrases.iter().map(|p| text::words(p)).collect())
                 }
                 DeductionCondition::NoWorking => CCond::NoWorking,
+                DeductionCondition::Missing { phrases } => {
+                    CCond::Missing(phrases.iter().map(|p| text::words(p)).collect())
+                }
             },
             feedback: d.feedback.clone(),
         })

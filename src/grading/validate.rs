@@ -121,6 +121,7 @@ impl Rubric {
                         ));
                     }
                     DeductionCondition::Contains { phrases }
+                    | DeductionCondition::Missing { phrases }
                         if phrases.is_empty()
                             || phrases.iter().any(|p| text::words(p).is_empty()) =>
                     {
@@ -338,10 +339,17 @@ fn validate_answer(a: &AnswerSpec, max: f64, ptr: &str, v: &mut Vec<RubricProble
                     ));
                 }
             }
-            if c.correct.is_empty() || (!c.multiple && c.correct.len() != 1) {
+            if (c.correct.is_empty() && c.compute.is_none()) || (!c.multiple && c.correct.len() > 1)
+            {
                 v.push(RubricProblem::new(
                     format!("{ptr}/correct"),
-                    "a single choice has exactly one correct option; a multiple choice at least one",
+                    "a single choice has exactly one correct option; a multiple choice at least one (or a `compute` giving them)",
+                ));
+            }
+            if c.compute.is_some() && !c.options.iter().any(|o| o.value.is_some()) {
+                v.push(RubricProblem::new(
+                    format!("{ptr}/options"),
+                    "a computed choice key needs options with a `value` to match",
                 ));
             }
         }
