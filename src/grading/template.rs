@@ -485,11 +485,18 @@ fn substitute_str(s: &str, values: &Values) -> Result<Option<Value>, String> {
         let end = after
             .find("}}")
             .ok_or_else(|| format!("a placeholder in '{s}' has no closing '}}}}'"))?;
-        out.push_str(&render_num(eval(&after[..end])?));
+        out.push_str(&text_num(eval(&after[..end])?));
         rest = &after[end + 2..];
     }
     out.push_str(rest);
     Ok(Some(Value::String(out)))
+}
+
+/// A number for text: 12 significant digits, so that `0.2*0.7 + 0.42`
+/// reads `0.56`, not `0.5599999999999999`; `-0` reads `0`.
+fn text_num(x: f64) -> String {
+    let rounded: f64 = format!("{x:.11e}").parse().unwrap_or(x);
+    render_num(if rounded == 0.0 { 0.0 } else { rounded })
 }
 
 /// A whole number as a JSON integer (so engines reading sizes accept it).
@@ -671,7 +678,7 @@ impl Rubric {
 /// every digit of the value (so any tolerance accepts it).
 fn answer_text(kind: &Kind, value: &Typed, max: f64) -> Option<String> {
     Some(match (kind, value) {
-        (Kind::Number { .. } | Kind::Integer { .. }, Typed::Num(x)) => format!("{x}"),
+        (Kind::Number { .. } | Kind::Integer { .. }, Typed::Num(x)) => format!("{}", x + 0.0),
         (Kind::Shape { .. }, Typed::Dims(d)) => render_shape(d),
         (Kind::Weight { key, accept }, Typed::Dims(_)) => {
             // The key in the first layout accepted at full points.
@@ -684,7 +691,12 @@ fn answer_text(kind: &Kind, value: &Typed, max: f64) -> Option<String> {
             render_shape(&key.layout(full))
         }
         (Kind::Matrix { vector, .. }, Typed::Mat(m)) => {
-            let rows = m.to_rows();
+            // `+ 0.0` turns -0 into 0.
+            let rows: Vec<Vec<f64>> = m
+                .to_rows()
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| x + 0.0).collect())
+                .collect();
             if *vector && rows.len() == 1 {
                 serde_json::to_string(&rows[0]).ok()?
             } else {
@@ -1000,6 +1012,10 @@ mod tests {
             Ok(Some(json!("a 26x26 input, w = 0.25")))
         );
         assert_eq!(substitute_str("no placeholder", &values), Ok(None));
+        assert_eq!(
+            substitute_str("{{0.2*0.7 + 0.42}} and {{-0*w}} and {{1/3}}", &values),
+            Ok(Some(json!("0.56 and 0 and 0.333333333333")))
+        );
         assert!(
             substitute_str("{{n", &values)
                 .unwrap_err()

@@ -58,12 +58,18 @@ pub enum Func {
     Step,
     /// Sign: -1, 0 or 1 (the derivative of `abs`, with abs'(0) = 0).
     Sign,
+    /// Largest integer <= x (`floor`, as in output-size formulas); its
+    /// derivative is taken as 0.
+    Floor,
+    /// Smallest integer >= x (`ceil`, e.g. TensorFlow's "same" sizes); its
+    /// derivative is taken as 0.
+    Ceil,
     Max,
     Min,
 }
 
 impl Func {
-    pub const ALL: [Func; 17] = [
+    pub const ALL: [Func; 19] = [
         Func::Exp,
         Func::Ln,
         Func::Log10,
@@ -79,6 +85,8 @@ impl Func {
         Func::Softplus,
         Func::Step,
         Func::Sign,
+        Func::Floor,
+        Func::Ceil,
         Func::Max,
         Func::Min,
     ];
@@ -101,6 +109,8 @@ impl Func {
             Func::Softplus => "softplus",
             Func::Step => "step",
             Func::Sign => "sign",
+            Func::Floor => "floor",
+            Func::Ceil => "ceil",
             Func::Max => "max",
             Func::Min => "min",
         }

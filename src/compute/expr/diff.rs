@@ -165,7 +165,7 @@ impl<'a> Differ<'a> {
             Func::Relu => c(self, Func::Step)?,
             Func::Abs => c(self, Func::Sign)?,
             Func::Softplus => c(self, Func::Sigmoid)?,
-            Func::Step | Func::Sign => Expr::Num(0.0),
+            Func::Step | Func::Sign | Func::Floor | Func::Ceil => Expr::Num(0.0),
             Func::Max | Func::Min => Expr::Num(0.0),
         };
         Ok(mul(vec![outer, du]))

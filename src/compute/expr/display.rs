@@ -280,6 +280,8 @@ pub(crate) fn latex(e: &Expr) -> String {
                 Func::Softplus => format!("\\operatorname{{softplus}}{}", paren(inner)),
                 Func::Step => format!("\\operatorname{{step}}{}", paren(inner)),
                 Func::Sign => format!("\\operatorname{{sign}}{}", paren(inner)),
+                Func::Floor => format!("\\left\\lfloor {inner} \\right\\rfloor"),
+                Func::Ceil => format!("\\left\\lceil {inner} \\right\\rceil"),
             }
         }
     }

@@ -97,6 +97,8 @@ pub(crate) fn apply_unary(f: Func, x: f64, arg: &Expr) -> Result<f64, EvalError>
                 0.0
             }
         }
+        Func::Floor => x.floor(),
+        Func::Ceil => x.ceil(),
         Func::Max | Func::Min => x,
     })
 }

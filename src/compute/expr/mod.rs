@@ -219,6 +219,25 @@ mod tests {
     }
 
     #[test]
+    fn floor_and_ceil_give_output_sizes_and_have_zero_derivatives() {
+        // Output size of a conv with input 256, padding 5, kernel 11, stride 4.
+        assert_eq!(ev("floor((256 + 2*5 - 11)/4) + 1", &[]), 64.0);
+        assert_eq!(ev("ceil(n/s)", &[("n", 227.0), ("s", 4.0)]), 57.0);
+        assert_eq!(ev("floor(-0.5)", &[]), -1.0);
+        assert_eq!(p("Floor(x/2)").to_string(), "floor(x/2)");
+        assert_eq!(
+            p("floor(x)*x")
+                .derivative("x")
+                .unwrap()
+                .simplified()
+                .to_string(),
+            "floor(x)"
+        );
+        assert_eq!(p("floor(3.5)").simplified(), Expr::Num(3.0));
+        assert!(p("ceil(x)").to_latex().contains("\\lceil"));
+    }
+
+    #[test]
     fn precedence_and_associativity() {
         assert_eq!(ev("-x^2", &[("x", 3.0)]), -9.0);
         assert_eq!(ev("2^3^2", &[]), 512.0);

@@ -533,6 +533,8 @@ pub(crate) fn call(f: Func, mut args: Vec<Expr>) -> Expr {
                 0.0
             }),
             (Func::Sigmoid, Expr::Num(v)) if *v == 0.0 => Some(0.5),
+            (Func::Floor, Expr::Num(v)) => Some(v.floor()),
+            (Func::Ceil, Expr::Num(v)) => Some(v.ceil()),
             _ => None,
         };
         if let Some(v) = folded {
