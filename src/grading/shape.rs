@@ -27,12 +27,59 @@ pub fn render_shape(dims: &[u64]) -> String {
     }
 }
 
-/// Reads a shape. Errors name what could not be read.
+/// Reads a shape. Errors name what could not be read. When the text after
+/// the last `=` is not a shape as a whole (`64, so 64 × 64 × 96`, `output:
+/// 8x8x5`), the longest shape with at least two dimensions that ends the
+/// text is read instead, as a human grader would.
 pub fn parse_shape(src: &str) -> Result<ParsedShape, String> {
     text::check_len(src, "answer")?;
     let ascii = text::ascii_lookalikes(src).to_lowercase();
     let side = text::last_side(&ascii).trim();
     let side = side.strip_suffix('.').unwrap_or(side).trim();
+    parse_side(src, side).or_else(|err| trailing_shape(side).ok_or(err))
+}
+
+/// Characters of the end of an answer searched for a trailing shape.
+const TRAILING_WINDOW: usize = 200;
+
+/// The longest suffix of `side`, starting at a word, that reads as a shape
+/// of two or more dimensions.
+fn trailing_shape(side: &str) -> Option<ParsedShape> {
+    let start = side
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| side.len() - i <= TRAILING_WINDOW)?;
+    let window = &side[start..];
+    // A hedge (`8x8x5 or 5x8x8`) is not read as its last alternative.
+    if side
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .any(|w| w == "or")
+    {
+        return None;
+    }
+    window
+        .char_indices()
+        .filter(|&(i, c)| {
+            !c.is_whitespace()
+                && window[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|p| p.is_whitespace() || matches!(p, ',' | ':' | ';'))
+        })
+        .filter(|&(i, _)| {
+            // Not the tail of a longer product (`eight x 8 x 5` is not 8 x 5).
+            let prev = window[..i].split_whitespace().next_back().unwrap_or("");
+            !(matches!(prev, "x" | "by" | "times")
+                || prev.ends_with(|c: char| c.is_ascii_digit() || c == '*' || c == 'x'))
+        })
+        .find_map(|(i, _)| {
+            parse_side(&window[i..], window[i..].trim())
+                .ok()
+                .filter(|s| s.dims.len() >= 2)
+        })
+}
+
+fn parse_side(src: &str, side: &str) -> Result<ParsedShape, String> {
     if side.is_empty() {
         return Err(if src.trim().is_empty() {
             "the answer is empty".into()
@@ -270,6 +317,26 @@ mod tests {
         assert_eq!(dims("(8,)"), vec![8]);
         assert!(parse_shape("7").unwrap().scalar);
         assert!(!parse_shape("(7)").unwrap().scalar);
+    }
+
+    #[test]
+    fn a_shape_at_the_end_of_a_sentence_is_read() {
+        assert_eq!(
+            dims("(256 + 2·5 − 11)/4 + 1 = 64, so 64 × 64 × 96"),
+            vec![64, 64, 96]
+        );
+        assert_eq!(dims("output: 8x8x5"), vec![8, 8, 5]);
+        assert_eq!(dims("I think it is 8 by 8 by 5."), vec![8, 8, 5]);
+        assert_eq!(dims("the output is (8, 8, 5)"), vec![8, 8, 5]);
+        // A hedge, a lone number or a shape inside words is not read.
+        assert!(parse_shape("8x8x5 or 5x8x8").is_err());
+        assert!(parse_shape("it has 5 channels").is_err());
+        assert!(parse_shape("8x8x5 because of the padding").is_err());
+        assert!(parse_shape("eight x 8 x 5").is_err());
+        assert!(parse_shape("8 times 8 x 5").is_err());
+        // Only the end of a long answer is searched.
+        let long = format!("{} so 8x8x5", "word ".repeat(3_000));
+        assert_eq!(dims(&long), vec![8, 8, 5]);
     }
 
     #[test]
