@@ -152,6 +152,22 @@ async fn a_class_of_100_learners_on_bank_variants() {
     assert_eq!(entry["parameters"], json!(["c", "f", "k", "n", "p", "s"]));
     let id = entry["rubric_id"].as_str().unwrap().to_string();
 
+    // The variant the README's walkthrough shows.
+    let resp = app
+        .post_json(
+            &format!("/v1/rubrics/{id}/variants"),
+            Some(&grader),
+            &json!({"seed": 42}),
+        )
+        .await;
+    let readme: Value = resp.json().await.unwrap();
+    assert_eq!(
+        readme["parameters"],
+        json!({"c": 34, "f": 18, "k": 5, "n": 25, "p": 1, "s": 2}),
+        "README.md shows this variant: update it with the bank question"
+    );
+    assert_eq!(readme["model_answers"]["b"], "(12, 12, 18)");
+
     // Each learner gets a variant; the LMS derives the seed from the learner.
     let mut expected: BTreeMap<String, (u64, Kind, Params)> = BTreeMap::new();
     let mut distinct = std::collections::BTreeSet::new();
