@@ -66,3 +66,48 @@ async fn the_bank_is_loaded_on_first_start_and_grades_its_own_tests() {
         "at least three self-tests per question"
     );
 }
+
+/// The audit endpoint flags every wrong printed key of the reference exam
+/// (the cases of `tests/common/wrong_keys.rs`, listed in `bank/INDEX.md`)
+/// with the correct value: as warnings when the rubric is stored, and from
+/// `POST /v1/rubrics/{id}/audit`.
+#[tokio::test]
+async fn the_audit_endpoint_flags_every_wrong_printed_key() {
+    use crate::wrong_keys::{audit_rubric, close, wrong_keys};
+    let app = crate::helpers::spawn_app().await;
+    let cases = wrong_keys();
+    let resp = app
+        .post_json("/v1/rubrics", Some(app.admin()), &audit_rubric(&cases))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let resp = app
+        .post_json(
+            &format!("/v1/rubrics/{id}/audit"),
+            Some(app.admin()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), cases.len(), "{report:#}");
+    assert_eq!(created["warnings"], report["findings"]);
+    for (i, case) in cases.iter().enumerate() {
+        let pointer = format!("/parts/{i}/answer/expected");
+        let finding = findings
+            .iter()
+            .find(|f| f["pointer"] == pointer)
+            .unwrap_or_else(|| panic!("{}: not flagged", case.name));
+        assert_eq!(finding["printed"], case.printed, "{}", case.name);
+        assert!(
+            close(&finding["computed"], &case.correct),
+            "{}: computed {} but the correct value is {}",
+            case.name,
+            finding["computed"],
+            case.correct
+        );
+        assert!(finding["message"].as_str().unwrap().contains("disagrees"));
+    }
+}

@@ -13,3 +13,5 @@ mod openapi;
 mod persistence;
 mod reliability;
 mod variants;
+#[path = "../common/wrong_keys.rs"]
+mod wrong_keys;
