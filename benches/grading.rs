@@ -1,9 +1,11 @@
-//! Grading one 8-part rubric in-process (target: under 50 µs), and compiling
-//! that rubric once (what storing it costs).
+//! Grading one 8-part rubric in-process (target: under 50 µs), compiling
+//! that rubric once (what storing it costs), and drawing a variant of a bank
+//! template (what the first request for a seed costs; later ones are cached).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use dlgrade::grading::engines::Engines;
 use dlgrade::grading::{GradeOptions, NoEngines, Rubric, grade};
 
 fn rubric() -> Rubric {
@@ -25,6 +27,23 @@ fn bench(c: &mut Criterion) {
     c.bench_function("compile 8-part rubric", |b| {
         b.iter(|| black_box(&rubric).resolve_keys(&NoEngines))
     });
+
+    let template: Rubric =
+        serde_json::from_str(include_str!("../bank/tum-cnn-p4b-conv-output.json"))
+            .expect("the bank's TUM 4b is a rubric");
+    let engines = Engines::default();
+    let mut seed = 0u64;
+    c.bench_function(
+        "variant of a bank template (TUM 4b, new seed each time)",
+        |b| {
+            b.iter(|| {
+                seed += 1;
+                template
+                    .variant(black_box(seed), &engines)
+                    .expect("a variant")
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);
