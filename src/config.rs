@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "DLGRADE_MAX_EXPRESSION_DEPTH", default_value_t = 64)]
     pub max_expression_depth: usize,
 
+    /// Maximum draws per seed when a template's variant is made (a template
+    /// asking for more in `max_attempts` is refused).
+    #[arg(long, env = "DLGRADE_MAX_VARIANT_ATTEMPTS", default_value_t = 200)]
+    pub max_variant_attempts: u32,
+
     /// Maximum submissions in one batch request.
     #[arg(long, env = "DLGRADE_MAX_BATCH_ITEMS", default_value_t = 100)]
     pub max_batch_items: usize,

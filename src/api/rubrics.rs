@@ -225,6 +225,7 @@ pub(super) fn problems_to_error(
 async fn prepare(
     rubric: Rubric,
     limits: Arc<Limits>,
+    max_attempts: u32,
 ) -> Result<(ResolvedRubric, SelfTestReport, Vec<AuditFinding>), ApiError> {
     tokio::task::spawn_blocking(move || {
         let engines = Engines {
@@ -257,7 +258,7 @@ async fn prepare(
                     .collect(),
             });
         }
-        check_variants(&rubric, &engines)?;
+        check_variants(&rubric, &engines, max_attempts)?;
         let findings = rubric.audit(&engines);
         Ok((resolved, tests, findings))
     })
@@ -271,12 +272,12 @@ const CHECKED_SEEDS: std::ops::Range<u64> = 0..3;
 /// A template rubric is stored only when its first seeds give variants
 /// (so a template whose constraints or self-tests can never be met is
 /// refused at authoring time, not when a learner submits).
-fn check_variants(rubric: &Rubric, engines: &Engines) -> Result<(), ApiError> {
+fn check_variants(rubric: &Rubric, engines: &Engines, max_attempts: u32) -> Result<(), ApiError> {
     if rubric.template.is_none() {
         return Ok(());
     }
     for seed in CHECKED_SEEDS {
-        if let Err(e) = rubric.variant(seed, engines) {
+        if let Err(e) = rubric.variant_capped(seed, engines, max_attempts) {
             return Err(variant_error(e, "/template", &format!("seed {seed}")));
         }
     }
@@ -360,7 +361,12 @@ async fn store_version(
     author: &str,
 ) -> Result<RubricCreated, ApiError> {
     let body = to_json(&rubric)?;
-    let (resolved, tests, findings) = prepare(rubric, state.limits.clone()).await?;
+    let (resolved, tests, findings) = prepare(
+        rubric,
+        state.limits.clone(),
+        state.config.max_variant_attempts,
+    )
+    .await?;
     let resolved_json = to_json(resolved.rubric())?;
     let warnings = to_json(&findings)?;
     let title = resolved.rubric().title.clone();
@@ -549,10 +555,17 @@ async fn grade_preview(
         (Some(rubric), None) => {
             caller.for_compute(&state)?;
             match seed {
-                None => Arc::new(prepare(rubric, state.limits.clone()).await?.0),
+                None => Arc::new(
+                    prepare(
+                        rubric,
+                        state.limits.clone(),
+                        state.config.max_variant_attempts,
+                    )
+                    .await?
+                    .0,
+                ),
                 Some(seed) => {
-                    let variant =
-                        super::variants::make_variant(rubric, seed, state.limits.clone()).await?;
+                    let variant = super::variants::make_variant(rubric, seed, &state).await?;
                     variant.resolved.clone()
                 }
             }

@@ -19,7 +19,6 @@ use super::error::ApiError;
 use super::extract::ApiJson;
 use super::responses::ReadErrors;
 use super::rubrics::{load_compiled, variant_error};
-use crate::compute::limits::Limits;
 use crate::grading::engines::Engines;
 use crate::grading::template::MAX_SEED;
 use crate::grading::{ResolvedRubric, Rubric, SelfTestReport, Variant};
@@ -81,14 +80,16 @@ pub(super) fn check_seed(seed: Option<i64>, pointer: &str) -> Result<Option<u64>
 pub(super) async fn make_variant(
     rubric: Rubric,
     seed: u64,
-    limits: Arc<Limits>,
+    state: &AppState,
 ) -> Result<Variant, ApiError> {
+    let limits = state.limits.clone();
+    let cap = state.config.max_variant_attempts;
     tokio::task::spawn_blocking(move || {
         let engines = Engines {
             limits: (*limits).clone(),
         };
         rubric
-            .variant(seed, &engines)
+            .variant_capped(seed, &engines, cap)
             .map_err(|e| variant_error(e, "/variant_seed", &format!("seed {seed}")))
     })
     .await
@@ -128,7 +129,7 @@ pub(super) async fn load_variant(
             ),
         ));
     }
-    let variant = Arc::new(make_variant(rubric, seed, state.limits.clone()).await?);
+    let variant = Arc::new(make_variant(rubric, seed, state).await?);
     state
         .rubrics
         .put_variant(id, version, seed as i64, variant.clone());

@@ -604,7 +604,24 @@ impl Rubric {
 
     /// Draws the variant of `seed` (deterministic for a given rubric).
     pub fn variant(&self, seed: u64, resolver: &dyn KeyResolver) -> Result<Variant, VariantError> {
+        self.variant_capped(seed, resolver, MAX_ATTEMPTS)
+    }
+
+    /// [`Rubric::variant`] with at most `cap` draws: a template asking for
+    /// more `max_attempts` is invalid.
+    pub fn variant_capped(
+        &self,
+        seed: u64,
+        resolver: &dyn KeyResolver,
+        cap: u32,
+    ) -> Result<Variant, VariantError> {
         let t = self.template.as_ref().ok_or(VariantError::NotATemplate)?;
+        if t.max_attempts > cap {
+            return Err(VariantError::Invalid(vec![RubricProblem::new(
+                "/template/max_attempts",
+                format!("this server draws at most {cap} times per seed (max_variant_attempts)"),
+            )]));
+        }
         let compiled = t.compile().map_err(VariantError::Invalid)?;
         let mut rng = SplitMix64(seed);
         let mut reasons = Vec::new();

@@ -315,6 +315,18 @@ async fn bad_seeds_fixed_rubrics_and_impossible_templates_are_refused() {
         "{body}"
     );
 
+    // More draws than the server allows (DLGRADE_MAX_VARIANT_ATTEMPTS, 200).
+    let mut greedy = conv_template(2.0);
+    greedy["template"]["max_attempts"] = json!(500);
+    let resp = app
+        .post_json("/v1/rubrics", Some(app.admin()), &greedy)
+        .await;
+    let body = assert_problem(resp, 422).await;
+    assert_eq!(
+        body["errors"][0]["pointer"], "/template/max_attempts",
+        "{body}"
+    );
+
     // An unknown name in a derived value points at it.
     let mut unknown = conv_template(2.0);
     unknown["template"]["derived"]["bad"] = json!("n + zz");
