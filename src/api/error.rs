@@ -78,6 +78,22 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The same error with the field pointer `from` renamed to `to` (when a
+    /// shared check names a field that has another path in this request).
+    pub fn repoint(self, from: &str, to: &str) -> Self {
+        match self {
+            Self::Unprocessable { detail, mut errors } => {
+                for e in &mut errors {
+                    if e.pointer == from {
+                        e.pointer = to.to_owned();
+                    }
+                }
+                Self::Unprocessable { detail, errors }
+            }
+            other => other,
+        }
+    }
+
     pub fn unprocessable(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
         let detail = detail.into();
         Self::Unprocessable {

@@ -217,19 +217,7 @@ async fn submit_one(
             .await
             .map_err(|e| match e {
                 ApiError::NotFound(detail) => ApiError::unprocessable(at("rubric_id"), detail),
-                ApiError::Unprocessable { detail, errors } => ApiError::Unprocessable {
-                    detail,
-                    errors: errors
-                        .into_iter()
-                        .map(|mut f| {
-                            if f.pointer == "/variant_seed" {
-                                f.pointer = at("variant_seed");
-                            }
-                            f
-                        })
-                        .collect(),
-                },
-                other => other,
+                other => other.repoint("/variant_seed", &at("variant_seed")),
             })?;
     let options = request.options.clone().unwrap_or_default();
     let answers = request.answers.clone();

@@ -179,21 +179,7 @@ async fn create_variant(
     }
     let (version, variant) = load_variant(&state, &id, request.version, seed)
         .await
-        .map_err(|e| match e {
-            ApiError::Unprocessable { detail, errors } => ApiError::Unprocessable {
-                detail,
-                errors: errors
-                    .into_iter()
-                    .map(|mut f| {
-                        if f.pointer == "/variant_seed" {
-                            f.pointer = "/seed".into();
-                        }
-                        f
-                    })
-                    .collect(),
-            },
-            other => other,
-        })?;
+        .map_err(|e| e.repoint("/variant_seed", "/seed"))?;
     let rubric = variant.resolved.rubric().clone();
     Ok(Json(VariantView {
         rubric_id: id,

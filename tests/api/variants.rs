@@ -49,6 +49,14 @@ async fn create(app: &TestApp, rubric: &Value) -> String {
     body["id"].as_str().unwrap().to_string()
 }
 
+/// Stores `rubric`, which must be refused with a 422; returns the problem.
+async fn refused(app: &TestApp, rubric: &Value) -> Value {
+    let resp = app
+        .post_json("/v1/rubrics", Some(app.admin()), rubric)
+        .await;
+    assert_problem(resp, 422).await
+}
+
 async fn variant(app: &TestApp, id: &str, seed: i64) -> Value {
     let resp = app
         .post_json(
@@ -285,10 +293,7 @@ async fn bad_seeds_fixed_rubrics_and_impossible_templates_are_refused() {
     impossible["template"]["tests"] =
         json!([{"name": "printed only", "answers": {"b": "8x8x5"}, "expected_score": 2}]);
     impossible["template"]["max_attempts"] = json!(5);
-    let resp = app
-        .post_json("/v1/rubrics", Some(app.admin()), &impossible)
-        .await;
-    let body = assert_problem(resp, 422).await;
+    let body = refused(&app, &impossible).await;
     let detail = body["detail"].as_str().unwrap();
     assert!(
         detail.contains("seed 0: no acceptable variant in 5 draws"),
@@ -303,10 +308,7 @@ async fn bad_seeds_fixed_rubrics_and_impossible_templates_are_refused() {
         .as_array_mut()
         .unwrap()
         .push(json!({"expr": "n", "min": 30, "message": "a larger input"}));
-    let resp = app
-        .post_json("/v1/rubrics", Some(app.admin()), &broken)
-        .await;
-    let body = assert_problem(resp, 422).await;
+    let body = refused(&app, &broken).await;
     assert!(
         body["detail"]
             .as_str()
@@ -318,10 +320,7 @@ async fn bad_seeds_fixed_rubrics_and_impossible_templates_are_refused() {
     // More draws than the server allows (DLGRADE_MAX_VARIANT_ATTEMPTS, 200).
     let mut greedy = conv_template(2.0);
     greedy["template"]["max_attempts"] = json!(500);
-    let resp = app
-        .post_json("/v1/rubrics", Some(app.admin()), &greedy)
-        .await;
-    let body = assert_problem(resp, 422).await;
+    let body = refused(&app, &greedy).await;
     assert_eq!(
         body["errors"][0]["pointer"], "/template/max_attempts",
         "{body}"
@@ -330,10 +329,7 @@ async fn bad_seeds_fixed_rubrics_and_impossible_templates_are_refused() {
     // An unknown name in a derived value points at it.
     let mut unknown = conv_template(2.0);
     unknown["template"]["derived"]["bad"] = json!("n + zz");
-    let resp = app
-        .post_json("/v1/rubrics", Some(app.admin()), &unknown)
-        .await;
-    let body = assert_problem(resp, 422).await;
+    let body = refused(&app, &unknown).await;
     assert_eq!(
         body["errors"][0]["pointer"], "/template/derived/bad",
         "{body}"
