@@ -60,6 +60,14 @@ impl IntoResponses for ReadErrors {
     }
 }
 
+/// Errors of authenticated reads that take a JSON body (e.g. which variant).
+pub struct BodyReadErrors;
+impl IntoResponses for BodyReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        set(&[400, 401, 403, 404, 413, 415, 422, 503])
+    }
+}
+
 /// Errors of authenticated writes with a JSON body.
 pub struct WriteErrors;
 impl IntoResponses for WriteErrors {

@@ -17,7 +17,7 @@ use super::AppState;
 use super::auth::{Authed, Readers};
 use super::error::ApiError;
 use super::extract::ApiJson;
-use super::responses::ReadErrors;
+use super::responses::BodyReadErrors;
 use super::rubrics::{load_compiled, variant_error};
 use crate::grading::engines::Engines;
 use crate::grading::template::MAX_SEED;
@@ -161,7 +161,7 @@ pub(super) async fn load_for_grading(
     tag = "rubrics",
     params(("id" = String, Path, description = "Rubric id")),
     request_body = VariantRequest,
-    responses((status = 200, description = "The variant of the seed", body = VariantView), ReadErrors),
+    responses((status = 200, description = "The variant of the seed", body = VariantView), BodyReadErrors),
     security(("bearer" = [])))]
 #[tracing::instrument(skip(state, _auth, request))]
 async fn create_variant(

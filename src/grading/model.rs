@@ -123,8 +123,9 @@ pub struct ComputedKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckedKey {
-    /// The printed key; used for grading.
-    #[schema(value_type = Object)]
+    /// The printed key; used for grading (any JSON: a number, a string in
+    /// answer syntax, an array, an object).
+    #[schema(value_type = serde_json::Value)]
     pub value: Value,
     /// The computation used by the audit to detect wrong printed keys.
     pub check: ComputeSpec,
@@ -471,7 +472,7 @@ pub struct ChoiceOption {
     /// The value of a computation this option stands for (e.g.
     /// `"local_maximum"`, `false`), for keys computed with `compute`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub value: Option<Value>,
 }
 

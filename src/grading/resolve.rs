@@ -209,11 +209,11 @@ impl ResolvedRubric {
 pub struct AuditFinding {
     /// Pointer of the checked value in the rubric, e.g. `/parts/2/answer/expected`.
     pub pointer: String,
-    /// The printed value.
-    #[schema(value_type = Object)]
+    /// The printed value (any JSON).
+    #[schema(value_type = serde_json::Value)]
     pub printed: Value,
-    /// The computed value (null when the computation failed).
-    #[schema(value_type = Object)]
+    /// The computed value (any JSON; null when the computation failed).
+    #[schema(value_type = serde_json::Value)]
     pub computed: Value,
     /// Plain explanation, e.g. `printed 0.556 but the computation gives 0.5995`.
     pub message: String,
