@@ -20,6 +20,8 @@ pub struct Store {
     pool: SqlitePool,
     /// Queue of the group-commit writer of submissions.
     writer: tokio::sync::mpsc::Sender<submissions::WriteJob>,
+    /// Recently verified API keys.
+    keys: std::sync::Arc<keys::KeyCache>,
 }
 
 impl Store {
@@ -44,7 +46,11 @@ impl Store {
             .await
             .context("cannot apply database migrations")?;
         let writer = submissions::spawn_writer(pool.clone());
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            keys: Default::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
