@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,30 +33,85 @@ pub(super) struct WriteJob {
     reply: oneshot::Sender<anyhow::Result<Inserted>>,
 }
 
-/// Starts the writer task; it ends when every sender is dropped.
-pub(super) fn spawn_writer(pool: sqlx::SqlitePool) -> mpsc::Sender<WriteJob> {
-    let (tx, mut rx) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
+/// What the writer task is sent.
+pub(super) enum WriterMsg {
+    Job(WriteJob),
+    /// Write what came before, close the writer's connection, then answer.
+    Close(oneshot::Sender<()>),
+}
+
+/// Starts the writer task. It writes with a connection of its own (opened
+/// with `options`, reopened after a failed batch), so that its page cache
+/// and prepared statements stay warm between batches; it ends on
+/// [`WriterMsg::Close`] or when every sender is dropped.
+pub(super) fn spawn_writer(options: SqliteConnectOptions) -> mpsc::Sender<WriterMsg> {
+    let (tx, mut rx) = mpsc::channel::<WriterMsg>(4 * MAX_BATCH);
     tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            write_batch(&pool, std::mem::take(&mut batch)).await;
+        let mut conn: Option<SqliteConnection> = None;
+        let mut messages = Vec::with_capacity(MAX_BATCH);
+        let mut closing: Vec<oneshot::Sender<()>> = Vec::new();
+        while closing.is_empty() && rx.recv_many(&mut messages, MAX_BATCH).await > 0 {
+            let mut batch = Vec::with_capacity(messages.len());
+            for message in messages.drain(..) {
+                match message {
+                    WriterMsg::Job(job) if closing.is_empty() => batch.push(job),
+                    WriterMsg::Job(job) => {
+                        let _ = job
+                            .reply
+                            .send(Err(anyhow::anyhow!("the database is being closed")));
+                    }
+                    WriterMsg::Close(ack) => closing.push(ack),
+                }
+            }
+            if !batch.is_empty() {
+                write_batch(&mut conn, &options, batch).await;
+            }
+        }
+        if let Some(conn) = conn.take() {
+            let _ = conn.close().await;
+        }
+        for ack in closing {
+            let _ = ack.send(());
         }
     });
     tx
 }
 
 /// Writes a batch in one transaction. If the transaction fails as a whole,
-/// every job of the batch gets the error (nothing of it was stored).
-async fn write_batch(pool: &sqlx::SqlitePool, batch: Vec<WriteJob>) {
+/// every job of the batch gets the error (nothing of it was stored), and the
+/// connection is closed (the next batch opens a new one).
+async fn write_batch(
+    conn: &mut Option<SqliteConnection>,
+    options: &SqliteConnectOptions,
+    batch: Vec<WriteJob>,
+) {
     let (mut news, replies): (Vec<NewSubmission>, Vec<_>) =
         batch.into_iter().map(|job| (job.new, job.reply)).unzip();
-    match store_batch(pool, &mut news).await {
+    let outcome = async {
+        if conn.is_none() {
+            *conn = Some(
+                options
+                    .connect()
+                    .await
+                    .context("cannot open the submission writer's connection")?,
+            );
+        }
+        let Some(connection) = conn.as_mut() else {
+            anyhow::bail!("the submission writer has no connection");
+        };
+        store_batch(connection, &mut news).await
+    }
+    .await;
+    match outcome {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
         }
         Err(e) => {
+            if let Some(broken) = conn.take() {
+                let _ = broken.close().await;
+            }
             let message = format!("{e:#}");
             for reply in replies {
                 let _ = reply.send(Err(anyhow::anyhow!("{message}")));
@@ -82,12 +138,12 @@ enum Plan {
 /// are assigned in batch order, as if each job were inserted alone.
 /// The `answers` and `result` texts of inserted jobs are moved out of `news`.
 async fn store_batch(
-    pool: &sqlx::SqlitePool,
+    conn: &mut SqliteConnection,
     news: &mut [NewSubmission],
 ) -> anyhow::Result<Vec<Inserted>> {
     // Write lock from the start: what is read below (stored keys, attempt
     // numbers) cannot change before the insert.
-    let mut tx = pool
+    let mut tx = conn
         .begin_with("BEGIN IMMEDIATE")
         .await
         .context("cannot begin transaction")?;
@@ -460,7 +516,7 @@ impl Store {
     pub async fn insert_submission(&self, new: NewSubmission) -> anyhow::Result<Inserted> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(WriteJob { new, reply })
+            .send(WriterMsg::Job(WriteJob { new, reply }))
             .await
             .map_err(|_| anyhow::anyhow!("the submission writer has stopped"))?;
         answer
