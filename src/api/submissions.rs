@@ -271,7 +271,7 @@ async fn submit_one(
             };
             Ok((StatusCode::CREATED, view))
         }
-        Inserted::Replayed(record) => Ok((StatusCode::OK, view(record, true)?)),
+        Inserted::Replayed(record) => Ok((StatusCode::OK, view(*record, true)?)),
         Inserted::KeyReused => Err(ApiError::Unprocessable {
             detail: "this Idempotency-Key was already used with a different request body".into(),
             errors: vec![super::error::FieldError {

@@ -35,7 +35,7 @@ pub(super) struct WriteJob {
 
 /// What the writer task is sent.
 pub(super) enum WriterMsg {
-    Job(WriteJob),
+    Job(Box<WriteJob>),
     /// Write what came before, close the writer's connection, then answer.
     Close(oneshot::Sender<()>),
 }
@@ -54,7 +54,7 @@ pub(super) fn spawn_writer(options: SqliteConnectOptions) -> mpsc::Sender<Writer
             let mut batch = Vec::with_capacity(messages.len());
             for message in messages.drain(..) {
                 match message {
-                    WriterMsg::Job(job) if closing.is_empty() => batch.push(job),
+                    WriterMsg::Job(job) if closing.is_empty() => batch.push(*job),
                     WriterMsg::Job(job) => {
                         let _ = job
                             .reply
@@ -169,7 +169,7 @@ async fn store_batch(
         for (&(by, key), &i) in &first_with_key {
             if let Some((record, hash)) = stored.remove(&(by.to_owned(), key.to_owned())) {
                 plans[i] = Some(Plan::Done(if hash == news[i].request_hash {
-                    Inserted::Replayed(record)
+                    Inserted::Replayed(Box::new(record))
                 } else {
                     Inserted::KeyReused
                 }));
@@ -382,7 +382,7 @@ async fn replay(
     };
     let stored_hash: Option<String> = row.try_get("request_hash")?;
     if stored_hash == new.request_hash {
-        Ok(Inserted::Replayed(from_row(&row)?))
+        Ok(Inserted::Replayed(Box::new(from_row(&row)?)))
     } else {
         Ok(Inserted::KeyReused)
     }
@@ -446,7 +446,7 @@ pub enum Inserted {
     /// Stored now.
     Created(CreatedSubmission),
     /// The same key and the same body were stored before: this is that submission.
-    Replayed(SubmissionRecord),
+    Replayed(Box<SubmissionRecord>),
     /// The key was used before with a different body.
     KeyReused,
 }
@@ -516,7 +516,7 @@ impl Store {
     pub async fn insert_submission(&self, new: NewSubmission) -> anyhow::Result<Inserted> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(WriterMsg::Job(WriteJob { new, reply }))
+            .send(WriterMsg::Job(Box::new(WriteJob { new, reply })))
             .await
             .map_err(|_| anyhow::anyhow!("the submission writer has stopped"))?;
         answer
