@@ -5,10 +5,12 @@
 #
 # usage: benches/http_load.sh [DURATION_SECONDS]   (needs: wrk, curl, python3)
 #   cargo build --release --bin dlgrade && benches/http_load.sh 20
+# DLGRADE_BIN=path/to/dlgrade benchmarks another build (e.g. an older commit's,
+# to compare two builds back to back on a shared machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-20}
-bin=target/release/dlgrade
+bin=${DLGRADE_BIN:-target/release/dlgrade}
 [ -x "$bin" ] || { echo "build first: cargo build --release --bin dlgrade"; exit 1; }
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
@@ -45,6 +47,7 @@ done = function(summary, latency, requests)
   io.write(string.format("submissions/s: %.0f\n", summary.requests / (summary.duration / 1e6)))
 end
 LUA
+echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 wrk -t2 -c64 -d"${duration}s" --latency -s "$work/submit.lua" "$base"
 stored=$(curl -fsS "$base/v1/rubrics/$rubric_id/statistics" -H "Authorization: Bearer $admin" | python3 -c 'import sys,json; print(json.load(sys.stdin)["count"])')
 echo "learners stored: $stored"

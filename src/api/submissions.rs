@@ -219,31 +219,59 @@ async fn submit_one(
                 ApiError::NotFound(detail) => ApiError::unprocessable(at("rubric_id"), detail),
                 other => other.repoint("/variant_seed", &at("variant_seed")),
             })?;
-    let options = request.options.clone().unwrap_or_default();
-    let answers = request.answers.clone();
+    let SubmissionRequest {
+        rubric_id,
+        learner_id,
+        attempt,
+        variant_seed,
+        answers,
+        options,
+        ..
+    } = request;
+    let options = options.unwrap_or_default();
     let result = grade(&rubric, &answers, &options);
     let stored = StoredAnswers { answers, options };
     let new = NewSubmission {
-        rubric_id: request.rubric_id,
+        rubric_id,
         rubric_version: version,
-        learner_id: request.learner_id,
-        attempt: request.attempt,
-        variant_seed: request.variant_seed,
-        answers: serde_json::to_value(&stored).map_err(internal("cannot encode answers"))?,
-        result: serde_json::to_value(&result).map_err(internal("cannot encode result"))?,
+        learner_id,
+        attempt,
+        variant_seed,
+        answers: serde_json::to_string(&stored).map_err(internal("cannot encode answers"))?,
+        result: serde_json::to_string(&result).map_err(internal("cannot encode result"))?,
         score: result.score,
         max_score: result.max_score,
-        status: serde_json::to_value(result.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        status: status_text(result.status),
         submitted_by: principal.key_id.clone(),
         idempotency_key: key,
         request_hash,
     };
+    let stored_as = (new.rubric_id.clone(), new.learner_id.clone());
     match state.store.insert_submission(new).await? {
-        Inserted::Created(record) => Ok((StatusCode::CREATED, view(record, false)?)),
-        Inserted::Replayed(record) => Ok((StatusCode::OK, view(record, true)?)),
+        Inserted::Created(created) => {
+            // The view of what was just stored, built from what is in hand
+            // (the same values the stored JSON reads back as).
+            let (rubric_id, learner_id) = stored_as;
+            let view = SubmissionView {
+                id: created.id,
+                rubric_id,
+                rubric_version: version,
+                learner_id,
+                attempt: created.attempt,
+                variant_seed,
+                score: result.score,
+                max_score: result.max_score,
+                grading_progress: progress(result.status).into(),
+                status: result.status,
+                result,
+                answers: stored.answers,
+                graded_at: created.created_at.clone(),
+                created_at: created.created_at,
+                replayed: false,
+            };
+            Ok((StatusCode::CREATED, view))
+        }
+        Inserted::Replayed(record) => Ok((StatusCode::OK, view(*record, true)?)),
         Inserted::KeyReused => Err(ApiError::Unprocessable {
             detail: "this Idempotency-Key was already used with a different request body".into(),
             errors: vec![super::error::FieldError {
@@ -252,6 +280,14 @@ async fn submit_one(
             }],
         }),
     }
+}
+
+/// The stored text of a grade status (its JSON string).
+fn status_text(status: GradeStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Grades answers and stores the result. With an `Idempotency-Key` header,

@@ -1,5 +1,9 @@
 //! API keys: generated here, stored as SHA-256 hashes with a role.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use anyhow::Context;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -85,6 +89,73 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Most verified keys kept in memory.
+const KEY_CACHE_CAPACITY: usize = 1024;
+
+/// How long a verified key is trusted without asking the database again.
+/// Revocations made through this process take effect at once (the cache is
+/// invalidated); this bounds how long a revocation written to the database
+/// by another process (another server on the same file) goes unnoticed.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Keys verified recently, by the SHA-256 of the clear key, so that a
+/// request does not cost a database query to authenticate. Only valid,
+/// unrevoked keys are cached; revoking a key removes it.
+#[derive(Debug, Default)]
+pub(super) struct KeyCache {
+    inner: Mutex<KeyCacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct KeyCacheInner {
+    entries: HashMap<[u8; 32], (Principal, Instant)>,
+    /// Bumped by every invalidation: a lookup that started before one must
+    /// not fill the cache with what it read.
+    generation: u64,
+}
+
+impl KeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyCacheInner> {
+        // The data stays consistent even if a holder panicked.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The principal of a key verified less than [`KEY_CACHE_TTL`] ago,
+    /// else the current generation (to pass to [`KeyCache::put`]).
+    fn get(&self, hash: &[u8; 32]) -> Result<Principal, u64> {
+        let inner = self.lock();
+        match inner.entries.get(hash) {
+            Some((principal, at)) if at.elapsed() < KEY_CACHE_TTL => Ok(principal.clone()),
+            _ => Err(inner.generation),
+        }
+    }
+
+    /// Caches a key read from the database, unless an invalidation happened
+    /// since `generation` was read (the read may predate a revocation).
+    fn put(&self, hash: [u8; 32], principal: Principal, generation: u64) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if inner.entries.len() >= KEY_CACHE_CAPACITY && !inner.entries.contains_key(&hash) {
+            inner
+                .entries
+                .retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+            if inner.entries.len() >= KEY_CACHE_CAPACITY {
+                inner.entries.clear();
+            }
+        }
+        inner.entries.insert(hash, (principal, Instant::now()));
+    }
+
+    /// Forgets the key with id `key_id`.
+    fn invalidate(&self, key_id: &str) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.retain(|_, (p, _)| p.key_id != key_id);
+    }
+}
+
 fn generate_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -149,20 +220,28 @@ impl Store {
     }
 
     /// The principal of a clear key, if the key exists and is not revoked.
-    #[tracing::instrument(skip_all)]
+    /// Valid keys are cached in memory (see [`KeyCache`]); unknown keys
+    /// always cost a query.
     pub async fn authenticate(&self, key: &str) -> anyhow::Result<Option<Principal>> {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let generation = match self.keys.get(&digest) {
+            Ok(principal) => return Ok(Some(principal)),
+            Err(generation) => generation,
+        };
         let row =
             sqlx::query("SELECT id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-                .bind(hash_key(key))
+                .bind(hex::encode(digest))
                 .fetch_optional(self.pool())
                 .await
                 .context("cannot look up API key")?;
         let Some(row) = row else { return Ok(None) };
         let role: String = row.try_get("role")?;
-        Ok(Some(Principal {
+        let principal = Principal {
             key_id: row.try_get("id")?,
             role: role.parse().map_err(anyhow::Error::msg)?,
-        }))
+        };
+        self.keys.put(digest, principal.clone(), generation);
+        Ok(Some(principal))
     }
 
     /// Every key, newest first.
@@ -178,7 +257,8 @@ impl Store {
         rows.iter().map(info_from_row).collect()
     }
 
-    /// Revokes a key; false when no such (unrevoked) key exists.
+    /// Revokes a key; false when no such (unrevoked) key exists. The key
+    /// stops authenticating as soon as this returns.
     #[tracing::instrument(skip(self))]
     pub async fn revoke_key(&self, id: &str) -> anyhow::Result<bool> {
         let done =
@@ -187,7 +267,9 @@ impl Store {
                 .bind(id)
                 .execute(self.pool())
                 .await
-                .context("cannot revoke API key")?;
-        Ok(done.rows_affected() == 1)
+                .context("cannot revoke API key");
+        // Invalidate even when the update failed: it may have been applied.
+        self.keys.invalidate(id);
+        Ok(done?.rows_affected() == 1)
     }
 }

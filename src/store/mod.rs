@@ -19,7 +19,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub struct Store {
     pool: SqlitePool,
     /// Queue of the group-commit writer of submissions.
-    writer: tokio::sync::mpsc::Sender<submissions::WriteJob>,
+    writer: tokio::sync::mpsc::Sender<submissions::WriterMsg>,
+    /// Recently verified API keys.
+    keys: std::sync::Arc<keys::KeyCache>,
 }
 
 impl Store {
@@ -33,18 +35,27 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Statement journals (a multi-row INSERT needs one) and temporary
+            // tables in memory instead of temporary files.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open database `{url}`"))?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .context("cannot apply database migrations")?;
-        let writer = submissions::spawn_writer(pool.clone());
-        Ok(Self { pool, writer })
+        // The submission writer's own connection, with a larger page cache
+        // (it stays warm: this connection does nearly all the writing).
+        let writer = submissions::spawn_writer(options.pragma("cache_size", "-32768"));
+        Ok(Self {
+            pool,
+            writer,
+            keys: Default::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -61,9 +72,19 @@ impl Store {
         Ok(())
     }
 
-    /// Waits for in-flight statements and closes every connection, which
-    /// checkpoints the WAL into the main database file.
+    /// Lets the submission writer finish what it was sent and close its
+    /// connection, then waits for in-flight statements and closes the pool;
+    /// closing the last connection checkpoints the WAL into the main file.
     pub async fn close(&self) {
+        let (ack, closed) = tokio::sync::oneshot::channel();
+        if self
+            .writer
+            .send(submissions::WriterMsg::Close(ack))
+            .await
+            .is_ok()
+        {
+            let _ = closed.await;
+        }
         self.pool.close().await;
     }
 }

@@ -1,8 +1,12 @@
 //! Graded submissions, their idempotency keys and the audit log of grade changes.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
 use anyhow::Context;
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,99 +33,335 @@ pub(super) struct WriteJob {
     reply: oneshot::Sender<anyhow::Result<Inserted>>,
 }
 
-/// Starts the writer task; it ends when every sender is dropped.
-pub(super) fn spawn_writer(pool: sqlx::SqlitePool) -> mpsc::Sender<WriteJob> {
-    let (tx, mut rx) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
+/// What the writer task is sent.
+pub(super) enum WriterMsg {
+    Job(Box<WriteJob>),
+    /// Write what came before, close the writer's connection, then answer.
+    Close(oneshot::Sender<()>),
+}
+
+/// Starts the writer task. It writes with a connection of its own (opened
+/// with `options`, reopened after a failed batch), so that its page cache
+/// and prepared statements stay warm between batches; it ends on
+/// [`WriterMsg::Close`] or when every sender is dropped.
+pub(super) fn spawn_writer(options: SqliteConnectOptions) -> mpsc::Sender<WriterMsg> {
+    let (tx, mut rx) = mpsc::channel::<WriterMsg>(4 * MAX_BATCH);
     tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            write_batch(&pool, std::mem::take(&mut batch)).await;
+        let mut conn: Option<SqliteConnection> = None;
+        let mut messages = Vec::with_capacity(MAX_BATCH);
+        let mut closing: Vec<oneshot::Sender<()>> = Vec::new();
+        while closing.is_empty() && rx.recv_many(&mut messages, MAX_BATCH).await > 0 {
+            let mut batch = Vec::with_capacity(messages.len());
+            for message in messages.drain(..) {
+                match message {
+                    WriterMsg::Job(job) if closing.is_empty() => batch.push(*job),
+                    WriterMsg::Job(job) => {
+                        let _ = job
+                            .reply
+                            .send(Err(anyhow::anyhow!("the database is being closed")));
+                    }
+                    WriterMsg::Close(ack) => closing.push(ack),
+                }
+            }
+            if !batch.is_empty() {
+                write_batch(&mut conn, &options, batch).await;
+            }
+        }
+        if let Some(conn) = conn.take() {
+            let _ = conn.close().await;
+        }
+        for ack in closing {
+            let _ = ack.send(());
         }
     });
     tx
 }
 
 /// Writes a batch in one transaction. If the transaction fails as a whole,
-/// every job of the batch gets the error (nothing of it was stored).
-async fn write_batch(pool: &sqlx::SqlitePool, batch: Vec<WriteJob>) {
-    let outcome: anyhow::Result<Vec<Inserted>> = async {
-        let mut tx = pool.begin().await.context("cannot begin transaction")?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for job in &batch {
-            outcomes.push(insert_one(&mut tx, &job.new).await?);
+/// every job of the batch gets the error (nothing of it was stored), and the
+/// connection is closed (the next batch opens a new one).
+async fn write_batch(
+    conn: &mut Option<SqliteConnection>,
+    options: &SqliteConnectOptions,
+    batch: Vec<WriteJob>,
+) {
+    let (mut news, replies): (Vec<NewSubmission>, Vec<_>) =
+        batch.into_iter().map(|job| (job.new, job.reply)).unzip();
+    let outcome = async {
+        if conn.is_none() {
+            *conn = Some(
+                options
+                    .connect()
+                    .await
+                    .context("cannot open the submission writer's connection")?,
+            );
         }
-        tx.commit().await.context("cannot commit submissions")?;
-        Ok(outcomes)
+        let Some(connection) = conn.as_mut() else {
+            anyhow::bail!("the submission writer has no connection");
+        };
+        store_batch(connection, &mut news).await
     }
     .await;
     match outcome {
         Ok(outcomes) => {
-            for (job, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = job.reply.send(Ok(outcome));
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
             }
         }
         Err(e) => {
+            if let Some(broken) = conn.take() {
+                let _ = broken.close().await;
+            }
             let message = format!("{e:#}");
-            for job in batch {
-                let _ = job.reply.send(Err(anyhow::anyhow!("{message}")));
+            for reply in replies {
+                let _ = reply.send(Err(anyhow::anyhow!("{message}")));
             }
         }
     }
 }
 
-async fn insert_one(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    new: &NewSubmission,
-) -> anyhow::Result<Inserted> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let at = now();
-    let attempt: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO submissions (id, rubric_id, rubric_version, learner_id, attempt, variant_seed, \
-             answers, result, score, max_score, status, submitted_by, idempotency_key, request_hash, \
-             created_at, graded_at) \
-         VALUES ($1, $2, $3, $4, COALESCE($5, (SELECT COALESCE(MAX(attempt), 0) + 1 FROM submissions \
-             WHERE rubric_id = $2 AND learner_id = $4)), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
-         ON CONFLICT (submitted_by, idempotency_key) DO NOTHING \
-         RETURNING attempt",
-    )
-    .bind(&id)
-    .bind(&new.rubric_id)
-    .bind(new.rubric_version)
-    .bind(&new.learner_id)
-    .bind(new.attempt)
-    .bind(new.variant_seed)
-    .bind(new.answers.to_string())
-    .bind(new.result.to_string())
-    .bind(new.score)
-    .bind(new.max_score)
-    .bind(&new.status)
-    .bind(&new.submitted_by)
-    .bind(&new.idempotency_key)
-    .bind(&new.request_hash)
-    .bind(&at)
-    .fetch_optional(&mut **tx)
-    .await
-    .context("cannot insert submission")?;
+/// What the writer decided for one job of a batch before inserting.
+enum Plan {
+    /// Insert it with this id and attempt number.
+    Insert { id: String, attempt: i64 },
+    /// Its idempotency key is already stored: replay or refuse.
+    Done(Inserted),
+    /// An earlier job of the batch has the same submitter and key: answer
+    /// from the row stored under that key once the batch is written.
+    SameKeyAsEarlier,
+}
 
-    let Some(attempt) = attempt else {
-        return replay(tx, new).await;
-    };
-    Ok(Inserted::Created(SubmissionRecord {
-        id,
-        rubric_id: new.rubric_id.clone(),
-        rubric_version: new.rubric_version,
-        learner_id: new.learner_id.clone(),
-        attempt,
-        variant_seed: new.variant_seed,
-        answers: new.answers.clone(),
-        result: new.result.clone(),
-        score: new.score,
-        max_score: new.max_score,
-        status: new.status.clone(),
-        submitted_by: new.submitted_by.clone(),
-        created_at: at.clone(),
-        graded_at: at,
-    }))
+/// Stores a batch in one transaction with one multi-row INSERT, and returns
+/// one outcome per job, in order. Idempotency keys already stored are
+/// replayed (or refused) without inserting; a key repeated within the batch
+/// is inserted once and the repeats answered from that row. Attempt numbers
+/// are assigned in batch order, as if each job were inserted alone.
+/// The `answers` and `result` texts of inserted jobs are moved out of `news`.
+async fn store_batch(
+    conn: &mut SqliteConnection,
+    news: &mut [NewSubmission],
+) -> anyhow::Result<Vec<Inserted>> {
+    // Write lock from the start: what is read below (stored keys, attempt
+    // numbers) cannot change before the insert.
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("cannot begin transaction")?;
+
+    // Repeated keys within the batch, then keys stored by earlier batches.
+    let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut plans: Vec<Option<Plan>> = Vec::with_capacity(news.len());
+    for (i, new) in news.iter().enumerate() {
+        let plan = new.idempotency_key.as_deref().and_then(|key| {
+            match first_with_key.entry((new.submitted_by.as_str(), key)) {
+                Entry::Occupied(_) => Some(Plan::SameKeyAsEarlier),
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    None
+                }
+            }
+        });
+        plans.push(plan);
+    }
+    if !first_with_key.is_empty() {
+        let keys: Vec<(&str, &str)> = first_with_key.keys().copied().collect();
+        let mut stored = stored_under_keys(&mut tx, &keys).await?;
+        for (&(by, key), &i) in &first_with_key {
+            if let Some((record, hash)) = stored.remove(&(by.to_owned(), key.to_owned())) {
+                plans[i] = Some(Plan::Done(if hash == news[i].request_hash {
+                    Inserted::Replayed(Box::new(record))
+                } else {
+                    Inserted::KeyReused
+                }));
+            }
+        }
+    }
+
+    // Attempt numbers: the learner's highest attempt on the rubric, stored
+    // or given earlier in the batch, plus one.
+    let counted: HashSet<(String, String)> = news
+        .iter()
+        .zip(&plans)
+        .filter(|(new, plan)| plan.is_none() && new.attempt.is_none())
+        .map(|(new, _)| (new.rubric_id.clone(), new.learner_id.clone()))
+        .collect();
+    let mut highest = highest_attempts(&mut tx, &counted).await?;
+    for (new, plan) in news.iter().zip(plans.iter_mut()) {
+        if plan.is_some() {
+            continue;
+        }
+        let pair = (new.rubric_id.clone(), new.learner_id.clone());
+        let attempt = match new.attempt {
+            Some(a) => a,
+            None => highest.get(&pair).copied().unwrap_or(0) + 1,
+        };
+        if counted.contains(&pair) {
+            let h = highest.entry(pair).or_insert(attempt);
+            *h = (*h).max(attempt);
+        }
+        *plan = Some(Plan::Insert {
+            id: uuid::Uuid::now_v7().to_string(),
+            attempt,
+        });
+    }
+    let plans: Vec<Plan> = plans.into_iter().flatten().collect();
+
+    let at = now();
+    let inserted = insert_rows(&mut tx, news, &plans, &at).await?;
+
+    let mut outcomes = Vec::with_capacity(news.len());
+    for (new, plan) in news.iter().zip(plans) {
+        outcomes.push(match plan {
+            Plan::Insert { id, attempt } if inserted.contains(id.as_str()) => {
+                Inserted::Created(CreatedSubmission {
+                    id,
+                    attempt,
+                    created_at: at.clone(),
+                })
+            }
+            // The key conflicted with a row the checks above did not see:
+            // answer from that row, as for a repeated key.
+            Plan::Insert { .. } | Plan::SameKeyAsEarlier => replay(&mut tx, new).await?,
+            Plan::Done(outcome) => outcome,
+        });
+    }
+    tx.commit().await.context("cannot commit submissions")?;
+    Ok(outcomes)
+}
+
+/// The submissions stored under the given (submitter, idempotency key)
+/// pairs, with their request hashes.
+async fn stored_under_keys(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    keys: &[(&str, &str)],
+) -> anyhow::Result<HashMap<(String, String), (SubmissionRecord, Option<String>)>> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(MAX_BATCH) {
+        let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT id, rubric_id, rubric_version, learner_id, attempt, variant_seed, answers, \
+             result, score, max_score, status, submitted_by, created_at, graded_at, request_hash, \
+             idempotency_key FROM submissions WHERE ",
+        );
+        for (n, (by, key)) in chunk.iter().enumerate() {
+            if n > 0 {
+                query.push(" OR ");
+            }
+            query.push("(submitted_by = ");
+            query.push_bind(by.to_string());
+            query.push(" AND idempotency_key = ");
+            query.push_bind(key.to_string());
+            query.push(")");
+        }
+        let rows = query
+            .build()
+            .persistent(true)
+            .fetch_all(&mut **tx)
+            .await
+            .context("cannot look up idempotency keys")?;
+        for row in &rows {
+            let record = from_row(row)?;
+            let key: String = row.try_get("idempotency_key")?;
+            let hash: Option<String> = row.try_get("request_hash")?;
+            found.insert((record.submitted_by.clone(), key), (record, hash));
+        }
+    }
+    Ok(found)
+}
+
+/// The highest stored attempt of each (rubric, learner) pair that has one.
+async fn highest_attempts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    pairs: &HashSet<(String, String)>,
+) -> anyhow::Result<HashMap<(String, String), i64>> {
+    let pairs: Vec<&(String, String)> = pairs.iter().collect();
+    let mut highest = HashMap::with_capacity(pairs.len());
+    for chunk in pairs.chunks(MAX_BATCH) {
+        let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT rubric_id, learner_id, MAX(attempt) AS attempt FROM submissions WHERE ",
+        );
+        for (n, (rubric, learner)) in chunk.iter().enumerate() {
+            if n > 0 {
+                query.push(" OR ");
+            }
+            query.push("(rubric_id = ");
+            query.push_bind(rubric.clone());
+            query.push(" AND learner_id = ");
+            query.push_bind(learner.clone());
+            query.push(")");
+        }
+        query.push(" GROUP BY rubric_id, learner_id");
+        let rows = query
+            .build()
+            .persistent(true)
+            .fetch_all(&mut **tx)
+            .await
+            .context("cannot compute attempt numbers")?;
+        for row in &rows {
+            highest.insert(
+                (row.try_get("rubric_id")?, row.try_get("learner_id")?),
+                row.try_get("attempt")?,
+            );
+        }
+    }
+    Ok(highest)
+}
+
+/// Inserts the jobs planned for insertion with one multi-row INSERT per
+/// [`MAX_BATCH`] rows; returns the ids actually inserted (a row whose
+/// idempotency key is already stored is skipped by `ON CONFLICT`).
+async fn insert_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    news: &mut [NewSubmission],
+    plans: &[Plan],
+    at: &str,
+) -> anyhow::Result<HashSet<String>> {
+    let rows: Vec<(&mut NewSubmission, &str, i64)> = news
+        .iter_mut()
+        .zip(plans)
+        .filter_map(|(new, plan)| match plan {
+            Plan::Insert { id, attempt } => Some((new, id.as_str(), *attempt)),
+            _ => None,
+        })
+        .collect();
+    let mut inserted = HashSet::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO submissions (id, rubric_id, rubric_version, learner_id, attempt, \
+             variant_seed, answers, result, score, max_score, status, submitted_by, \
+             idempotency_key, request_hash, created_at, graded_at) ",
+        );
+        query.push_values(
+            rows.by_ref().take(MAX_BATCH),
+            |mut row, (new, id, attempt)| {
+                row.push_bind(id.to_owned())
+                    .push_bind(new.rubric_id.clone())
+                    .push_bind(new.rubric_version)
+                    .push_bind(new.learner_id.clone())
+                    .push_bind(attempt)
+                    .push_bind(new.variant_seed)
+                    .push_bind(std::mem::take(&mut new.answers))
+                    .push_bind(std::mem::take(&mut new.result))
+                    .push_bind(new.score)
+                    .push_bind(new.max_score)
+                    .push_bind(new.status.clone())
+                    .push_bind(new.submitted_by.clone())
+                    .push_bind(new.idempotency_key.clone())
+                    .push_bind(new.request_hash.clone())
+                    .push_bind(at.to_owned())
+                    .push_bind(at.to_owned());
+            },
+        );
+        query.push(" ON CONFLICT (submitted_by, idempotency_key) DO NOTHING RETURNING id");
+        let ids: Vec<String> = query
+            .build_query_scalar()
+            .persistent(true)
+            .fetch_all(&mut **tx)
+            .await
+            .context("cannot insert submissions")?;
+        inserted.extend(ids);
+    }
+    Ok(inserted)
 }
 
 /// The submission already stored under the job's idempotency key.
@@ -142,7 +382,7 @@ async fn replay(
     };
     let stored_hash: Option<String> = row.try_get("request_hash")?;
     if stored_hash == new.request_hash {
-        Ok(Inserted::Replayed(from_row(&row)?))
+        Ok(Inserted::Replayed(Box::new(from_row(&row)?)))
     } else {
         Ok(Inserted::KeyReused)
     }
@@ -157,8 +397,10 @@ pub struct NewSubmission {
     /// None: the next attempt number of this learner on this rubric.
     pub attempt: Option<i64>,
     pub variant_seed: Option<i64>,
-    pub answers: Value,
-    pub result: Value,
+    /// The answers as stored, JSON text.
+    pub answers: String,
+    /// The grade as stored, JSON text.
+    pub result: String,
     pub score: f64,
     pub max_score: f64,
     pub status: String,
@@ -188,13 +430,23 @@ pub struct SubmissionRecord {
     pub graded_at: String,
 }
 
+/// What the database assigned to a submission stored now; the rest of the
+/// row is what was submitted.
+#[derive(Debug, Clone)]
+pub struct CreatedSubmission {
+    pub id: String,
+    pub attempt: i64,
+    /// Creation time, also the time of its (first) grade.
+    pub created_at: String,
+}
+
 /// Outcome of storing a submission under an idempotency key.
 #[derive(Debug, Clone)]
 pub enum Inserted {
     /// Stored now.
-    Created(SubmissionRecord),
+    Created(CreatedSubmission),
     /// The same key and the same body were stored before: this is that submission.
-    Replayed(SubmissionRecord),
+    Replayed(Box<SubmissionRecord>),
     /// The key was used before with a different body.
     KeyReused,
 }
@@ -264,7 +516,7 @@ impl Store {
     pub async fn insert_submission(&self, new: NewSubmission) -> anyhow::Result<Inserted> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(WriteJob { new, reply })
+            .send(WriterMsg::Job(Box::new(WriteJob { new, reply })))
             .await
             .map_err(|_| anyhow::anyhow!("the submission writer has stopped"))?;
         answer

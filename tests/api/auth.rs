@@ -105,3 +105,29 @@ async fn revoked_keys_stop_working() {
         .unwrap();
     assert_problem(resp, 404).await;
 }
+
+#[tokio::test]
+async fn a_key_used_just_before_its_revocation_stops_working_at_once() {
+    let app = spawn_app().await;
+    let resp = app
+        .post_json("/v1/keys", Some(app.admin()), &json!({"role": "viewer"}))
+        .await;
+    let created: serde_json::Value = resp.json().await.unwrap();
+    let key = created["key"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    // Verified keys are cached in memory: use the key so that it is.
+    for _ in 0..3 {
+        assert_eq!(app.get("/v1/rubrics", Some(key)).await.status(), 200);
+    }
+    let resp = app
+        .client
+        .delete(app.url(&format!("/v1/keys/{id}")))
+        .bearer_auth(app.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_problem(app.get("/v1/rubrics", Some(key)).await, 401).await;
+    // Other keys are unaffected.
+    assert_eq!(app.get("/v1/keys", Some(app.admin())).await.status(), 200);
+}

@@ -93,3 +93,151 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     app.stop().await;
     drop(dir);
 }
+
+/// A one-part rubric (conv output size) for the group-commit tests below.
+async fn one_part_rubric(app: &crate::helpers::TestApp) -> String {
+    let resp = app
+        .post_json(
+            "/v1/rubrics",
+            Some(app.admin()),
+            &serde_json::json!({
+                "title": "Conv output size",
+                "prompt": "5 filters, kernel 7, stride 3, padding 1 on 26x26x26?",
+                "parts": [{"id": "b", "max_points": 2,
+                           "answer": {"type": "shape", "expected": [8, 8, 5]}}]
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn batch(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    items: Vec<serde_json::Value>,
+) -> Vec<serde_json::Value> {
+    let resp = app
+        .post_json(
+            "/v1/submissions/batch",
+            Some(key),
+            &serde_json::json!({ "submissions": items }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body["results"].as_array().unwrap().clone()
+}
+
+async fn stored_attempts(app: &crate::helpers::TestApp, key: &str, learner: &str) -> Vec<i64> {
+    let list: serde_json::Value = app
+        .get(&format!("/v1/submissions?learner_id={learner}"), Some(key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut attempts: Vec<i64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["attempt"].as_i64().unwrap())
+        .collect();
+    attempts.sort_unstable();
+    attempts
+}
+
+#[tokio::test]
+async fn identical_keyed_items_of_one_batch_store_one_submission() {
+    // The items of a batch reach the group-commit writer together, so the
+    // copies usually share one transaction; the outcome must be the same as
+    // if they had been sent one by one.
+    let app = spawn_app().await;
+    let rubric = one_part_rubric(&app).await;
+    let grader = app.create_key("grader").await;
+    let item = serde_json::json!({"rubric_id": rubric, "learner_id": "dup",
+                                  "answers": {"b": "8x8x5"}, "idempotency_key": "k-1"});
+    let results = batch(&app, &grader, vec![item.clone(); 6]).await;
+    let created = results.iter().filter(|r| r["status"] == 201).count();
+    let replayed = results
+        .iter()
+        .filter(|r| r["status"] == 200 && r["submission"]["replayed"] == true)
+        .count();
+    assert_eq!((created, replayed), (1, 5), "{results:?}");
+    let ids: std::collections::HashSet<&str> = results
+        .iter()
+        .map(|r| r["submission"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "every copy answers with the one stored row");
+    assert_eq!(stored_attempts(&app, &grader, "dup").await, [1]);
+
+    // The same key again, in a later batch: replayed; with another body: 422.
+    let other = serde_json::json!({"rubric_id": rubric, "learner_id": "dup",
+                                   "answers": {"b": "1x1x1"}, "idempotency_key": "k-1"});
+    let results = batch(&app, &grader, vec![item, other]).await;
+    assert_eq!(results[0]["status"], 200);
+    assert_eq!(results[0]["submission"]["replayed"], true);
+    assert_eq!(results[1]["status"], 422);
+    assert_eq!(stored_attempts(&app, &grader, "dup").await, [1]);
+}
+
+#[tokio::test]
+async fn attempts_of_one_learner_in_one_batch_are_numbered_without_gaps() {
+    let app = spawn_app().await;
+    let rubric = one_part_rubric(&app).await;
+    let grader = app.create_key("grader").await;
+    let item = |key: Option<&str>| {
+        let mut item = serde_json::json!({"rubric_id": rubric, "learner_id": "ann",
+                                          "answers": {"b": "8x8x5"}});
+        if let Some(key) = key {
+            item["idempotency_key"] = key.into();
+        }
+        item
+    };
+    // Attempt 1, stored under a key.
+    let resp = app
+        .post_json("/v1/submissions", Some(&grader), &item(Some("first")))
+        .await;
+    assert_eq!(resp.status(), 201);
+    // A batch with a replay of attempt 1 and four new attempts: the replay
+    // takes no number, the new ones follow the stored attempt.
+    let results = batch(
+        &app,
+        &grader,
+        vec![
+            item(Some("first")),
+            item(None),
+            item(None),
+            item(Some("fourth")),
+            item(None),
+        ],
+    )
+    .await;
+    assert_eq!(results[0]["status"], 200);
+    assert_eq!(results[0]["submission"]["attempt"], 1);
+    let mut new: Vec<i64> = results[1..]
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], 201, "{r}");
+            r["submission"]["attempt"].as_i64().unwrap()
+        })
+        .collect();
+    new.sort_unstable();
+    assert_eq!(new, [2, 3, 4, 5]);
+    assert_eq!(stored_attempts(&app, &grader, "ann").await, [1, 2, 3, 4, 5]);
+
+    // An explicit attempt number counts for the attempts that follow it.
+    let mut explicit = item(None);
+    explicit["attempt"] = 10.into();
+    let resp = app
+        .post_json("/v1/submissions", Some(&grader), &explicit)
+        .await;
+    assert_eq!(resp.status(), 201);
+    let results = batch(&app, &grader, vec![item(None), item(None)]).await;
+    let mut new: Vec<i64> = results
+        .iter()
+        .map(|r| r["submission"]["attempt"].as_i64().unwrap())
+        .collect();
+    new.sort_unstable();
+    assert_eq!(new, [11, 12]);
+}
