@@ -29,13 +29,20 @@ grader=$(curl -fsS -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" \
   -H 'Content-Type: application/json' -d '{"role":"grader"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["key"])')
 
 cat > "$work/submit.lua" <<LUA
+-- Each wrk thread numbers its own learners: every request is a new learner,
+-- so "learners stored" below must be at least the responses wrk counted.
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 local counter = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $grader"
 request = function()
   counter = counter + 1
-  local body = string.format([[{"rubric_id":"$rubric_id","learner_id":"learner-%d-%d","answers":$(python3 -c 'import json;print(json.dumps(json.load(open("benches/rubric8.json"))["tests"][0]["answers"]))')}]], math.random(1, 1000000), counter)
+  local body = string.format([[{"rubric_id":"$rubric_id","learner_id":"learner-%d-%d","answers":$(python3 -c 'import json;print(json.dumps(json.load(open("benches/rubric8.json"))["tests"][0]["answers"]))')}]], tid, counter)
   return wrk.format(nil, "/v1/submissions", nil, body)
 end
 done = function(summary, latency, requests)
@@ -50,4 +57,4 @@ LUA
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 wrk -t2 -c64 -d"${duration}s" --latency -s "$work/submit.lua" "$base"
 stored=$(curl -fsS "$base/v1/rubrics/$rubric_id/statistics" -H "Authorization: Bearer $admin" | python3 -c 'import sys,json; print(json.load(sys.stdin)["count"])')
-echo "learners stored: $stored"
+echo "learners stored: $stored (at least the responses wrk counted; the last in-flight requests are stored too)"
