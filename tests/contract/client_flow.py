@@ -26,7 +26,7 @@ from dlgrade_client.api.grading import (
 )
 from dlgrade_client.api.health import healthz, readyz
 from dlgrade_client.api.keys import create_key
-from dlgrade_client.api.rubrics import create_rubric, get_rubric, update_rubric
+from dlgrade_client.api.rubrics import create_rubric, create_variant, get_rubric, update_rubric
 from dlgrade_client.models import (
     CreateKey,
     GradeRequest,
@@ -43,6 +43,8 @@ from dlgrade_client.models import (
     SubmissionPage,
     SubmissionRequest,
     SubmissionView,
+    VariantRequest,
+    VariantView,
 )
 
 URL = os.environ["DLGRADE_URL"]
@@ -162,12 +164,13 @@ def _():
         STATE[role.value + "_key"] = key.key
 
 
-@check("instructor creates the rubric: version 1, max 2, self-tests 2/2, computed key 8x8x5")
+@check("instructor creates the rubric: version 1, max 2, self-tests 3/3 (2 own + the generated model answer), computed key 8x8x5")
 def _():
     created = body_of(create_rubric.sync_detailed(client=STATE["instructor"], body=conv_rubric(2)), 201, RubricCreated)
     assert created.version == 1
     close(created.max_score, 2.0)
-    assert created.self_tests.total == 2 and created.self_tests.passed == 2, created.self_tests
+    # The rubric's two tests plus the generated one (the model answer of part b).
+    assert created.self_tests.total == 3 and created.self_tests.passed == 3, created.self_tests
     assert created.self_tests.failures == [], created.self_tests
     resolved = created.resolved.to_dict()
     assert resolved["parts"][0]["answer"]["expected"] == [8, 8, 5], resolved["parts"][0]["answer"]
@@ -352,6 +355,45 @@ def _():
     still = body_of(get_submission.sync_detailed(STATE["ann"].id, client=STATE["instructor"]), 200, SubmissionView)
     close(still.score, ANSWERS["ann"][1])
     assert still.rubric_version == 1
+
+
+def conv_template():
+    """conv_rubric(2) as a template: the input size n and the filter count f
+    vary; n - 7 + 2 must be a multiple of the stride 3."""
+    body = conv_rubric(2).to_dict()
+    request = body["parts"][0]["answer"]["expected"]["compute"]["request"]
+    request["input_shape"] = ["{{n}}", "{{n}}", 26]
+    request["layers"][0]["filters"] = "{{f}}"
+    body["prompt"] = "{{f}} filters, kernel 7, stride 3, padding 1 on a {{n}}x{{n}}x26 input: output size?"
+    body["template"] = {
+        "parameters": {"n": {"default": 26, "min": 11, "max": 62}, "f": {"default": 5, "min": 2, "max": 9}},
+        "constraints": [{"expr": "(n - 7 + 2)/3", "integer": True, "min": 2}],
+        "tests": [{"name": "model", "answers": {"b": "{{(n - 5)/3 + 1}}x{{(n - 5)/3 + 1}}x{{f}}"},
+                   "expected_score": 2}],
+    }
+    return Rubric.from_dict(body)
+
+
+@check("a template rubric: the variant of a seed, the same twice, graded with its seed")
+def _():
+    created = body_of(create_rubric.sync_detailed(client=STATE["instructor"], body=conv_template()), 201, RubricCreated)
+    first = body_of(create_variant.sync_detailed(created.id, client=STATE["grader"], body=VariantRequest(seed=7)),
+                    200, VariantView)
+    again = body_of(create_variant.sync_detailed(created.id, client=STATE["grader"], body=VariantRequest(seed=7)),
+                    200, VariantView)
+    assert first.to_dict() == again.to_dict()
+    params = first.parameters.to_dict()
+    n, f = params["n"], params["f"]
+    assert (n - 5) % 3 == 0 and 11 <= n <= 62 and 2 <= f <= 9, params
+    out = (n - 7 + 2) // 3 + 1
+    assert first.prompt == f"{f} filters, kernel 7, stride 3, padding 1 on a {n}x{n}x26 input: output size?"
+    assert first.model_answers.to_dict() == {"b": f"({out}, {out}, {f})"}, first.model_answers
+    assert first.self_tests.failures == []
+    graded = body_of(create_submission.sync_detailed(client=STATE["grader"], body=SubmissionRequest.from_dict(
+        {"rubric_id": created.id, "learner_id": "variant-7", "variant_seed": 7,
+         "answers": {"b": f"{out}x{out}x{f}"}})), 201, SubmissionView)
+    close(graded.score, 2.0)
+    assert graded.variant_seed == 7
 
 
 print(f"{PASSED} passed, {FAILED} failed")
