@@ -137,12 +137,7 @@ fn close(a: &Value, b: f64) -> bool {
 async fn a_class_of_100_learners_on_bank_variants() {
     let app = spawn_app_with(|c| c.no_bank = false).await;
     let grader = app.create_key("grader").await;
-    let bank: Value = app
-        .get("/v1/bank", Some(app.admin()))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bank: Value = app.get_json("/v1/bank", app.admin()).await;
     let entry = bank
         .as_array()
         .unwrap()
@@ -300,14 +295,11 @@ async fn a_class_of_100_learners_on_bank_variants() {
     // Statistics: latest attempts, then best attempts.
     for (policy, scores) in [("latest", &latest_scores), ("best", &best_scores)] {
         let stats: Value = app
-            .get(
+            .get_json(
                 &format!("/v1/rubrics/{id}/statistics?policy={policy}"),
-                Some(app.admin()),
+                app.admin(),
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(stats["count"], LEARNERS as u64);
         assert!(
             close(&stats["mean_score"], mean(scores)),

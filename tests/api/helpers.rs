@@ -83,6 +83,24 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// GET `path` with `key`, expecting 200 and a JSON body.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        let resp = self.get(path, Some(key)).await;
+        assert_eq!(resp.status(), 200, "GET {path}");
+        resp.json().await.expect("JSON body")
+    }
+
+    /// PUT `body` to `path` with `key`; returns the response.
+    pub async fn put_json(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn post_json(
         &self,
         path: &str,

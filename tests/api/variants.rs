@@ -165,11 +165,8 @@ async fn a_seed_gives_one_variant_and_submissions_are_graded_against_it() {
 
     // The gradebook records the seed of each learner's variant.
     let book: Value = app
-        .get(&format!("/v1/rubrics/{id}/gradebook"), Some(app.admin()))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/rubrics/{id}/gradebook"), app.admin())
+        .await;
     let seeds: Vec<&Value> = book["rows"]
         .as_array()
         .unwrap()
@@ -195,13 +192,12 @@ async fn a_regrade_uses_the_same_seed_on_the_new_version() {
     // Version 2 doubles the points; the variants of seeds 0-5 stay the same
     // (same template), so every learner keeps full marks, now 4.
     let resp = app
-        .client
-        .put(app.url(&format!("/v1/rubrics/{id}")))
-        .bearer_auth(app.admin())
-        .json(&conv_template(4.0))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            &format!("/v1/rubrics/{id}"),
+            app.admin(),
+            &conv_template(4.0),
+        )
+        .await;
     assert_eq!(resp.status(), 201);
     let resp = app
         .post_json(
