@@ -513,7 +513,7 @@ pub fn number_json(x: f64) -> Value {
 pub struct Variant {
     /// The seed (None for the printed question's default parameters).
     pub seed: Option<u64>,
-    /// The parameters, then the derived values.
+    /// The drawn parameters.
     pub parameters: Values,
     /// The derived values.
     pub derived: Values,
