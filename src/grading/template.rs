@@ -35,6 +35,7 @@ use super::number::{parse_expr, render_num};
 use super::resolve::{KeyResolver, Kind, Matcher, ResolvedRubric, Typed};
 use super::selftest::{SelfTestFailure, SelfTestReport};
 use super::shape::render_shape;
+use super::validate::is_ident;
 
 /// Most parameters of a template.
 pub const MAX_PARAMETERS: usize = 64;
@@ -204,13 +205,6 @@ fn reserved(name: &str) -> bool {
         || matches!(name, "π" | "inf" | "infinity")
 }
 
-fn is_name(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphabetic())
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-        && s.len() <= 64
-}
-
 impl Template {
     /// Checks the template and compiles it; every problem found is returned.
     fn compile(&self) -> Result<Compiled, Vec<RubricProblem>> {
@@ -231,7 +225,7 @@ impl Template {
         let mut params = Vec::new();
         for (name, p) in &self.parameters {
             let ptr = format!("{base}/parameters/{name}");
-            if !is_name(name) || reserved(name) {
+            if !is_ident(name) || reserved(name) {
                 v.push(RubricProblem::new(
                     &ptr,
                     format!(
@@ -259,7 +253,7 @@ impl Template {
         let mut derived = Vec::new();
         for (name, src) in &self.derived {
             let ptr = format!("{base}/derived/{name}");
-            if !is_name(name) || reserved(name) || self.parameters.contains_key(name) {
+            if !is_ident(name) || reserved(name) || self.parameters.contains_key(name) {
                 v.push(RubricProblem::new(
                     &ptr,
                     format!("'{name}' cannot name a derived value (invalid, reserved, or a parameter's name)"),

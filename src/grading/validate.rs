@@ -19,7 +19,9 @@ pub const MAX_PHRASES: usize = 500;
 /// Largest `max_points` of a part.
 pub const MAX_POINTS: f64 = 1000.0;
 
-fn is_ident(s: &str) -> bool {
+/// `[A-Za-z][A-Za-z0-9_]*`, at most 64 characters: part ids, template
+/// parameter and derived-value names.
+pub(crate) fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(f) if f.is_ascii_alphabetic())
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')

@@ -229,6 +229,25 @@ async fn store_batch(
     Ok(outcomes)
 }
 
+/// Appends `(a = ? AND b = ?) OR ...` for the given values of columns `a`
+/// and `b` (column names are constants of this module, values are bound).
+fn push_pairs<'a>(
+    query: &mut QueryBuilder<sqlx::Sqlite>,
+    (a, b): (&str, &str),
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    for (n, (x, y)) in pairs.enumerate() {
+        if n > 0 {
+            query.push(" OR ");
+        }
+        query.push(format!("({a} = "));
+        query.push_bind(x.to_owned());
+        query.push(format!(" AND {b} = "));
+        query.push_bind(y.to_owned());
+        query.push(")");
+    }
+}
+
 /// The submissions stored under the given (submitter, idempotency key)
 /// pairs, with their request hashes.
 async fn stored_under_keys(
@@ -242,16 +261,11 @@ async fn stored_under_keys(
              result, score, max_score, status, submitted_by, created_at, graded_at, request_hash, \
              idempotency_key FROM submissions WHERE ",
         );
-        for (n, (by, key)) in chunk.iter().enumerate() {
-            if n > 0 {
-                query.push(" OR ");
-            }
-            query.push("(submitted_by = ");
-            query.push_bind(by.to_string());
-            query.push(" AND idempotency_key = ");
-            query.push_bind(key.to_string());
-            query.push(")");
-        }
+        push_pairs(
+            &mut query,
+            ("submitted_by", "idempotency_key"),
+            chunk.iter().copied(),
+        );
         let rows = query
             .build()
             .persistent(true)
@@ -279,16 +293,11 @@ async fn highest_attempts(
         let mut query = QueryBuilder::<sqlx::Sqlite>::new(
             "SELECT rubric_id, learner_id, MAX(attempt) AS attempt FROM submissions WHERE ",
         );
-        for (n, (rubric, learner)) in chunk.iter().enumerate() {
-            if n > 0 {
-                query.push(" OR ");
-            }
-            query.push("(rubric_id = ");
-            query.push_bind(rubric.clone());
-            query.push(" AND learner_id = ");
-            query.push_bind(learner.clone());
-            query.push(")");
-        }
+        push_pairs(
+            &mut query,
+            ("rubric_id", "learner_id"),
+            chunk.iter().map(|(r, l)| (r.as_str(), l.as_str())),
+        );
         query.push(" GROUP BY rubric_id, learner_id");
         let rows = query
             .build()
