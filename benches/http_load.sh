@@ -8,6 +8,9 @@
 # THINK_MS=N: each connection waits N ms after a response before its next
 # request (a paced load below saturation, e.g. THINK_MS=10 for about 5,000/s
 # on 64 connections); latencies exclude that wait.
+# RUST_LOG=dlgrade::store=debug SERVER_LOG=/tmp/server.log: keep the server's
+# log (JSON lines), with the duration of each writer batch and checkpoint;
+# benches/writer_log.py /tmp/server.log summarizes them.
 # DLGRADE_BIN=path/to/dlgrade benchmarks another build (e.g. an older commit's,
 # to compare two builds back to back on a shared machine).
 set -euo pipefail
@@ -17,8 +20,9 @@ bin=${DLGRADE_BIN:-target/release/dlgrade}
 [ -x "$bin" ] || { echo "build first: cargo build --release --bin dlgrade"; exit 1; }
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
-RUST_LOG=warn "$bin" serve --addr "127.0.0.1:$port" --database-url "sqlite://$work/load.db" \
-  > "$work/stdout" 2> "$work/stderr" &
+[ -n "${SERVER_LOG:-}" ] && export DLGRADE_LOG_JSON=true
+RUST_LOG=${RUST_LOG:-warn} "$bin" serve --addr "127.0.0.1:$port" --database-url "sqlite://$work/load.db" \
+  > "$work/stdout" 2> "${SERVER_LOG:-$work/stderr}" &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done

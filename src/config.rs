@@ -72,6 +72,14 @@ pub struct Config {
     #[arg(long, env = "DLGRADE_MAX_BATCH_ITEMS", default_value_t = 100)]
     pub max_batch_items: usize,
 
+    /// WAL size, in 4 KiB pages, past which the submission writer runs a
+    /// checkpoint itself between batches (below it, checkpoints run in the
+    /// background without delaying writes). Bounds the `-wal` file under
+    /// sustained load; smaller means more frequent pauses of the writer.
+    #[arg(long, env = "DLGRADE_WAL_MAX_FRAMES", default_value_t = crate::store::DEFAULT_WAL_MAX_FRAMES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub wal_max_frames: u32,
+
     /// Do not load the question bank into an empty database at start.
     #[arg(long, env = "DLGRADE_NO_BANK", default_value_t = false)]
     pub no_bank: bool,
@@ -95,6 +103,13 @@ impl Config {
         match Wrapper::try_parse_from(["dlgrade"]) {
             Ok(w) => w.config,
             Err(e) => unreachable!("defaults must parse: {e}"),
+        }
+    }
+
+    /// The store's tuning.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            wal_max_frames: self.wal_max_frames,
         }
     }
 

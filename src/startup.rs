@@ -26,7 +26,7 @@ impl Application {
     /// database has none (unless disabled), and binds `config.addr` (port 0
     /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = Store::open(&config.database_url).await?;
+        let store = Store::open_with(&config.database_url, &config.store_options()).await?;
         if !config.no_bank && store.has_no_rubrics().await? {
             // A bank problem must not keep the service from starting: it is
             // logged, and `dlgrade bank load` reports it in full.

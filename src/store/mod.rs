@@ -3,6 +3,8 @@
 //! connection setup) so that a PostgreSQL backend can follow.
 
 pub mod bank;
+mod checkpoint;
+pub use checkpoint::DEFAULT_MAX_FRAMES as DEFAULT_WAL_MAX_FRAMES;
 pub mod keys;
 pub mod rubrics;
 pub mod submissions;
@@ -13,6 +15,21 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// Tuning of the store (see `Config` for what each one means).
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// WAL size in pages past which the submission writer checkpoints itself.
+    pub wal_max_frames: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            wal_max_frames: checkpoint::DEFAULT_MAX_FRAMES,
+        }
+    }
+}
 
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -27,8 +44,13 @@ pub struct Store {
 impl Store {
     /// Opens (creating if missing) the database at `url`, with WAL journal,
     /// foreign keys on and a busy timeout, and applies pending migrations.
-    #[tracing::instrument(skip_all, fields(url = %url))]
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with tuning options.
+    #[tracing::instrument(skip_all, fields(url = %url))]
+    pub async fn open_with(url: &str, tuning: &StoreOptions) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid database URL `{url}`"))?
             .create_if_missing(true)
@@ -50,7 +72,10 @@ impl Store {
             .context("cannot apply database migrations")?;
         // The submission writer's own connection, with a larger page cache
         // (it stays warm: this connection does nearly all the writing).
-        let writer = submissions::spawn_writer(options.pragma("cache_size", "-32768"));
+        let writer = submissions::spawn_writer(
+            options.pragma("cache_size", "-32768"),
+            tuning.wal_max_frames,
+        );
         Ok(Self {
             pool,
             writer,

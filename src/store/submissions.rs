@@ -10,6 +10,7 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpointer;
 use super::{Store, now};
 
 /// `SELECT <every column> FROM submissions <rest>`, as a static string.
@@ -43,9 +44,16 @@ pub(super) enum WriterMsg {
 /// Starts the writer task. It writes with a connection of its own (opened
 /// with `options`, reopened after a failed batch), so that its page cache
 /// and prepared statements stay warm between batches; it ends on
-/// [`WriterMsg::Close`] or when every sender is dropped.
-pub(super) fn spawn_writer(options: SqliteConnectOptions) -> mpsc::Sender<WriterMsg> {
+/// [`WriterMsg::Close`] or when every sender is dropped. Its WAL
+/// checkpoints run in the background ([`Checkpointer`]), the writer
+/// checkpointing itself only past `wal_max_frames` pages of WAL.
+pub(super) fn spawn_writer(
+    options: SqliteConnectOptions,
+    wal_max_frames: u32,
+) -> mpsc::Sender<WriterMsg> {
     let (tx, mut rx) = mpsc::channel::<WriterMsg>(4 * MAX_BATCH);
+    let mut checkpointer = Checkpointer::spawn(options.clone(), wal_max_frames);
+    let options = options.pragma("wal_autocheckpoint", "0");
     tokio::spawn(async move {
         let mut conn: Option<SqliteConnection> = None;
         let mut messages = Vec::with_capacity(MAX_BATCH);
@@ -64,9 +72,20 @@ pub(super) fn spawn_writer(options: SqliteConnectOptions) -> mpsc::Sender<Writer
                 }
             }
             if !batch.is_empty() {
+                let rows = batch.len();
+                let started = std::time::Instant::now();
                 write_batch(&mut conn, &options, batch).await;
+                tracing::debug!(
+                    rows,
+                    micros = started.elapsed().as_micros() as u64,
+                    "submission batch written"
+                );
+                if let Some(conn) = conn.as_mut() {
+                    checkpointer.after_commit(conn, rows).await;
+                }
             }
         }
+        checkpointer.stop().await;
         if let Some(conn) = conn.take() {
             let _ = conn.close().await;
         }
@@ -494,6 +513,39 @@ pub struct SubmissionFilter<'a> {
     pub submitted_by: Option<&'a str>,
 }
 
+/// The listing query: only the filters given become conditions, so that
+/// SQLite searches an index (`(learner_id)` when a learner is given, else
+/// `(rubric_id, id)` or `(submitted_by, id)`) instead of scanning every
+/// submission.
+fn list_query(
+    filter: &SubmissionFilter<'_>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> QueryBuilder<sqlx::Sqlite> {
+    let mut query = QueryBuilder::new(if filter.learner_id.is_some() {
+        // A learner has few submissions: start from them. Without this,
+        // SQLite walks a whole rubric's submissions in id order (to skip the
+        // sort) and filters out every other learner's.
+        select_submissions!("INDEXED BY submissions_learner WHERE id > ")
+    } else {
+        select_submissions!("WHERE id > ")
+    });
+    query.push_bind(cursor.unwrap_or_default().to_owned());
+    for (column, value) in [
+        ("rubric_id", filter.rubric_id),
+        ("learner_id", filter.learner_id),
+        ("submitted_by", filter.submitted_by),
+    ] {
+        if let Some(value) = value {
+            query.push(format!(" AND {column} = "));
+            query.push_bind(value.to_owned());
+        }
+    }
+    query.push(" ORDER BY id LIMIT ");
+    query.push_bind(limit);
+    query
+}
+
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<SubmissionRecord> {
     let answers: String = row.try_get("answers")?;
     let result: String = row.try_get("result")?;
@@ -551,19 +603,11 @@ impl Store {
         cursor: Option<&str>,
         limit: i64,
     ) -> anyhow::Result<Vec<SubmissionRecord>> {
-        let rows = sqlx::query(select_submissions!(
-            "WHERE ($1 IS NULL OR rubric_id = $1) AND ($2 IS NULL OR learner_id = $2) \
-               AND ($3 IS NULL OR submitted_by = $3) AND id > COALESCE($4, '') \
-             ORDER BY id LIMIT $5"
-        ))
-        .bind(filter.rubric_id)
-        .bind(filter.learner_id)
-        .bind(filter.submitted_by)
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-        .context("cannot list submissions")?;
+        let rows = list_query(filter, cursor, limit)
+            .build()
+            .fetch_all(self.pool())
+            .await
+            .context("cannot list submissions")?;
         rows.iter().map(from_row).collect()
     }
 
@@ -692,5 +736,76 @@ impl Store {
             .await
             .context("cannot erase learner")?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, SqliteConnection};
+
+    use super::{SubmissionFilter, list_query};
+
+    /// SQLite's plan for the listing with the given filters, one line per step.
+    async fn plan(conn: &mut SqliteConnection, filter: SubmissionFilter<'_>) -> Vec<String> {
+        let sql = list_query(&filter, Some("0"), 50).sql().as_str().to_owned();
+        let filters = [filter.rubric_id, filter.learner_id, filter.submitted_by];
+        let mut explain = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(
+            format!("EXPLAIN QUERY PLAN {sql}"),
+        ))
+        .bind("0");
+        for value in filters.into_iter().flatten() {
+            explain = explain.bind(value);
+        }
+        let rows = explain.bind(50_i64).fetch_all(conn).await.unwrap();
+        rows.into_iter().map(|(_, _, _, detail)| detail).collect()
+    }
+
+    #[tokio::test]
+    async fn every_listing_filter_searches_an_index() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::migrate!("./migrations").run(&mut conn).await.unwrap();
+        let cases = [
+            (
+                SubmissionFilter::default(),
+                "sqlite_autoindex_submissions_1 (id>?)",
+            ),
+            (
+                SubmissionFilter {
+                    rubric_id: Some("r"),
+                    ..Default::default()
+                },
+                "submissions_rubric (rubric_id=? AND id>?)",
+            ),
+            (
+                SubmissionFilter {
+                    submitted_by: Some("k"),
+                    ..Default::default()
+                },
+                "submissions_submitter (submitted_by=? AND id>?)",
+            ),
+            (
+                SubmissionFilter {
+                    learner_id: Some("l"),
+                    ..Default::default()
+                },
+                "submissions_learner (learner_id=?)",
+            ),
+            (
+                SubmissionFilter {
+                    rubric_id: Some("r"),
+                    learner_id: Some("l"),
+                    submitted_by: Some("k"),
+                },
+                "submissions_learner (learner_id=?)",
+            ),
+        ];
+        for (filter, index) in cases {
+            let steps = plan(&mut conn, filter).await;
+            assert!(
+                steps[0].starts_with("SEARCH submissions USING INDEX") && steps[0].ends_with(index),
+                "expected a search of {index}, got {steps:?}"
+            );
+            assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
+        }
     }
 }
