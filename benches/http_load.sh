@@ -64,5 +64,7 @@ end
 LUA
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 wrk -t2 -c64 -d"${duration}s" --latency -s "$work/submit.lua" "$base"
+started=$(date +%s%N)
 stored=$(curl -fsS "$base/v1/rubrics/$rubric_id/statistics" -H "Authorization: Bearer $admin" | python3 -c 'import sys,json; print(json.load(sys.stdin)["count"])')
 echo "learners stored: $stored (at least the responses wrk counted; the last in-flight requests are stored too)"
+echo "statistics of the rubric took $(( ($(date +%s%N) - started) / 1000000 )) ms; server peak memory over the run: $(grep VmHWM /proc/$server/status | tr -s ' ' | cut -d' ' -f2-)"

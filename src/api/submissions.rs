@@ -25,7 +25,7 @@ use crate::grading::stats::{Statistics, statistics};
 use crate::grading::{Answers, GradeOptions, GradeResult, GradeStatus, GradescopeResults, grade};
 use crate::store::keys::{Principal, Role};
 use crate::store::submissions::{
-    Inserted, NewSubmission, Regrade, SubmissionFilter, SubmissionRecord,
+    GradeRecord, Inserted, NewSubmission, Regrade, SubmissionFilter, SubmissionRecord,
 };
 
 /// Longest accepted learner id, idempotency key and rubric id.
@@ -649,8 +649,8 @@ pub struct Gradebook {
 
 /// The counted submission per learner (ordered by learner id) with the
 /// number of attempts.
-fn counted(records: Vec<SubmissionRecord>, policy: AttemptPolicy) -> Vec<(SubmissionRecord, i64)> {
-    let mut by_learner: BTreeMap<String, (SubmissionRecord, i64)> = BTreeMap::new();
+fn counted(records: Vec<GradeRecord>, policy: AttemptPolicy) -> Vec<(GradeRecord, i64)> {
+    let mut by_learner: BTreeMap<String, (GradeRecord, i64)> = BTreeMap::new();
     for r in records {
         match by_learner.get_mut(&r.learner_id) {
             None => {
@@ -671,33 +671,42 @@ fn counted(records: Vec<SubmissionRecord>, policy: AttemptPolicy) -> Vec<(Submis
     by_learner.into_values().collect()
 }
 
+/// The grades of a rubric the principal may see (a grader: those it sent).
 async fn visible_of_rubric(
     state: &AppState,
     principal: &Principal,
     rubric_id: &str,
-) -> Result<Vec<SubmissionRecord>, ApiError> {
+) -> Result<Vec<GradeRecord>, ApiError> {
     if state.store.get_rubric(rubric_id, None).await?.is_none() {
         return Err(ApiError::NotFound(format!(
             "no rubric with id `{rubric_id}`"
         )));
     }
-    let mut records = state.store.submissions_of_rubric(rubric_id).await?;
-    if let Some(me) = own_scope(principal) {
-        records.retain(|r| r.submitted_by == me);
-    }
-    Ok(records)
+    Ok(state
+        .store
+        .grades_of_rubric(rubric_id, own_scope(principal))
+        .await?)
+}
+
+/// Runs CPU-heavy work over many stored grades off the async workers.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("grade summary task failed: {e}")))?
 }
 
 fn gradebook_of(
     rubric_id: &str,
     policy: AttemptPolicy,
-    records: Vec<SubmissionRecord>,
+    records: Vec<GradeRecord>,
 ) -> Result<Gradebook, ApiError> {
     let mut part_ids: Vec<String> = Vec::new();
     let mut rows = Vec::new();
     for (record, attempts) in counted(records, policy) {
-        let result: GradeResult = serde_json::from_value(record.result.clone())
-            .map_err(internal("stored result unreadable"))?;
+        let result: GradeResult =
+            serde_json::from_str(&record.result).map_err(internal("stored result unreadable"))?;
         for p in &result.parts {
             if !part_ids.contains(&p.part_id) {
                 part_ids.push(p.part_id.clone());
@@ -798,7 +807,8 @@ async fn gradebook(
 ) -> Result<Gradebook, ApiError> {
     let policy = query.policy.unwrap_or_default();
     let records = visible_of_rubric(state, principal, id).await?;
-    gradebook_of(id, policy, records)
+    let id = id.to_owned();
+    off_runtime(move || gradebook_of(&id, policy, records)).await
 }
 
 fn csv_response(book: &Gradebook) -> Result<Response, ApiError> {
@@ -885,18 +895,22 @@ async fn get_statistics(
 ) -> Result<Json<RubricStatistics>, ApiError> {
     let policy = query.policy.unwrap_or_default();
     let records = visible_of_rubric(&state, &auth.principal, &id).await?;
-    let results = counted(records, policy)
-        .into_iter()
-        .map(|(r, _)| {
-            serde_json::from_value::<GradeResult>(r.result)
-                .map_err(internal("stored result unreadable"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let refs: Vec<&GradeResult> = results.iter().collect();
+    let statistics = off_runtime(move || {
+        let results = counted(records, policy)
+            .into_iter()
+            .map(|(r, _)| {
+                serde_json::from_str::<GradeResult>(&r.result)
+                    .map_err(internal("stored result unreadable"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&GradeResult> = results.iter().collect();
+        Ok(statistics(&refs))
+    })
+    .await?;
     Ok(Json(RubricStatistics {
         rubric_id: id,
         policy,
-        statistics: statistics(&refs),
+        statistics,
     }))
 }
 

@@ -424,6 +424,17 @@ async fn a_grader_sees_nothing_of_another_graders_submission() {
         .await
         .expect("json");
     assert_eq!(book["rows"].as_array().map(Vec::len), Some(0), "{book}");
+    // Its own gradebook and statistics count it; the other grader's do not.
+    let book = app
+        .get_json(&format!("/v1/rubrics/{id}/gradebook"), &moodle)
+        .await;
+    assert_eq!(book["rows"][0]["submission_id"], sid, "{book}");
+    for (key, count) in [(&moodle, 1), (&canvas, 0)] {
+        let stats = app
+            .get_json(&format!("/v1/rubrics/{id}/statistics"), key)
+            .await;
+        assert_eq!(stats["count"], count, "{stats}");
+    }
     // Same key, same body, other grader: a new submission, not a replay of
     // the first grader's (idempotency keys are scoped to their API key).
     let body = json!({"rubric_id": id, "learner_id": "ann", "answers": {"p0": "8x8x5"}});
