@@ -806,6 +806,11 @@ fn grade_valued(cx: &mut Ctx, parsed: &Parsed, earlier: &[Option<Vec<f64>>], opt
         && !matches!(p.kind, Kind::Expression { .. })
         && let Some(how) = same(&p.kind, parsed, k)
     {
+        // Matched under an accepted equivalence (a flip, a scaling): no
+        // entry is wrong, though it differs from the key as written.
+        if let Some(mask) = cx.mask.as_mut() {
+            mask.iter_mut().for_each(|row| row.fill(false));
+        }
         cx.award(
             p.max,
             "full",
@@ -1448,6 +1453,31 @@ mod tests {
         assert_eq!(
             run(&r, &[("v", "[1 2; 3 4]")]).parts[0].verdict,
             Verdict::NotGradable
+        );
+    }
+
+    #[test]
+    fn an_accepted_flip_marks_no_entry_wrong() {
+        let r = rubric(
+            json!([{"id": "f", "max_points": 1, "answer": {"type": "matrix",
+            "expected": [[1, 0, -1], [1, 0, -1], [1, 0, -1]],
+            "equivalences": ["horizontal_flip", "positive_scaling"]}}]),
+        );
+        for flipped in ["[-1 0 1; -1 0 1; -1 0 1]", "[-2 0 2; -2 0 2; -2 0 2]"] {
+            let p = &run(&r, &[("f", flipped)]).parts[0];
+            assert_eq!(p.points, 1.0, "{flipped}: {:?}", p.feedback);
+            assert_eq!(p.mask, Some(vec![vec![false; 3]; 3]), "{flipped}");
+        }
+        // A wrong answer: its wrong entry is marked.
+        let p = &run(&r, &[("f", "[1 0 1; 1 0 -1; 1 0 -1]")]).parts[0];
+        assert_eq!(p.points, 0.0);
+        assert_eq!(
+            p.mask,
+            Some(vec![
+                vec![false, false, true],
+                vec![false; 3],
+                vec![false; 3]
+            ])
         );
     }
 
