@@ -15,13 +15,14 @@
 //! Hence the cap: once the WAL holds more than `max_frames` pages, the
 //! writer runs a passive checkpoint itself between two batches. Most frames
 //! are already copied by then, so it is short, it copies everything (no
-//! other writer exists), and the next transaction restarts the WAL.
+//! other writer exists), and the next transaction restarts the WAL. It does
+//! the same when [`LAG_ROWS`] rows pass without a finished background pass.
 //!
 //! Durability is SQLite's own: the checkpoint is SQLite's, run on another
 //! connection of the same process.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
@@ -37,16 +38,26 @@ pub const DEFAULT_MAX_FRAMES: u32 = 4_000;
 /// under load, and with them more of the disk's occasional long flushes.
 const NUDGE_ROWS: usize = 100;
 
+/// Rows committed without a finished background pass after which the writer
+/// checkpoints itself anyway: a starved or failing background task must not
+/// let the WAL grow (it reports the WAL size only when a pass ends).
+const LAG_ROWS: usize = 4 * NUDGE_ROWS;
+
 /// The background checkpointer, as the writer holds it.
 pub(super) struct Checkpointer {
     /// Wakes the task; holds at most one pending nudge.
     nudge: mpsc::Sender<()>,
     /// WAL size in pages as the last checkpoint found it.
     wal_frames: Arc<AtomicI64>,
+    /// Background passes finished so far.
+    passes: Arc<AtomicU64>,
     max_frames: i64,
     task: JoinHandle<()>,
     /// Rows committed since the task was last nudged.
     rows_since_nudge: usize,
+    /// `passes` as the writer last saw it, and rows committed since then.
+    seen_passes: u64,
+    rows_since_pass: usize,
 }
 
 /// `PRAGMA wal_checkpoint(PASSIVE)`: (busy, pages in the WAL, pages copied).
@@ -62,7 +73,8 @@ impl Checkpointer {
     pub(super) fn spawn(options: SqliteConnectOptions, max_frames: u32) -> Self {
         let (nudge, mut nudged) = mpsc::channel::<()>(1);
         let wal_frames = Arc::new(AtomicI64::new(0));
-        let frames = wal_frames.clone();
+        let passes = Arc::new(AtomicU64::new(0));
+        let (frames, done) = (wal_frames.clone(), passes.clone());
         let task = tokio::spawn(async move {
             let mut conn: Option<SqliteConnection> = None;
             while nudged.recv().await.is_some() {
@@ -80,6 +92,7 @@ impl Checkpointer {
                 match passive_checkpoint(c).await {
                     Ok((_, in_wal, copied)) => {
                         frames.store(in_wal, Ordering::Relaxed);
+                        done.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(
                             in_wal,
                             copied,
@@ -102,9 +115,12 @@ impl Checkpointer {
         Self {
             nudge,
             wal_frames,
+            passes,
             max_frames: i64::from(max_frames),
             task,
             rows_since_nudge: 0,
+            seen_passes: 0,
+            rows_since_pass: 0,
         }
     }
 
@@ -117,7 +133,15 @@ impl Checkpointer {
             // A nudge already pending covers these rows too.
             let _ = self.nudge.try_send(());
         }
-        if self.wal_frames.load(Ordering::Relaxed) <= self.max_frames {
+        let passes = self.passes.load(Ordering::Relaxed);
+        if passes != self.seen_passes {
+            self.seen_passes = passes;
+            self.rows_since_pass = 0;
+        }
+        self.rows_since_pass += rows;
+        if self.wal_frames.load(Ordering::Relaxed) <= self.max_frames
+            && self.rows_since_pass < LAG_ROWS
+        {
             return;
         }
         let started = std::time::Instant::now();
@@ -127,6 +151,7 @@ impl Checkpointer {
             Ok((busy, in_wal, copied)) => {
                 if busy == 0 {
                     self.wal_frames.store(0, Ordering::Relaxed);
+                    self.rows_since_pass = 0;
                 }
                 tracing::debug!(
                     busy,
